@@ -1,0 +1,101 @@
+"""Every error papers-digest raises on purpose, in one tree.
+
+    DigestError                      base: the CLI turns any of these into one line + exit 1
+    ├── ConfigError                  a setting or argument is wrong (bad URL, impossible date range)
+    ├── SourceError                  reading a source failed
+    │   ├── ParseError               input is not in the expected shape (names where, field, expected)
+    │   │   └── DateMismatchError    a list page shows another date than the one asked for
+    │   └── FetchError               an HTTP request failed for good (names URL and status)
+    │       └── TransientFetchError  429, 5xx, timeout, cut-off body: worth retrying later
+    ├── StoreError                   the store could not be read or written
+    └── PartialFailure               a run finished but some pages or days failed (listed)
+
+Third-party errors (httpx, SQLAlchemy, json, pydantic) are translated where they happen with
+``raise ... from exc`` so callers only ever handle this tree. Retry logic keys on ``Transient*``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DateMismatchError",
+    "DigestError",
+    "FetchError",
+    "ParseError",
+    "PartialFailure",
+    "SourceError",
+    "StoreError",
+    "TransientFetchError",
+]
+
+
+class DigestError(Exception):
+    """Base class: something papers-digest can explain in one line."""
+
+
+class ConfigError(DigestError):
+    """A setting, parameter or command-line argument has an unusable value."""
+
+
+class SourceError(DigestError):
+    """Reading papers from a source (file or site) failed."""
+
+
+class ParseError(SourceError):
+    """Input does not have the documented shape.
+
+    ``where`` is a ``file:line`` or a URL, ``field`` the part that is wrong, ``expected`` what
+    should have been there.
+    """
+
+    def __init__(self, where: str, field: str, expected: str, got: str | None = None) -> None:
+        self.where, self.field, self.expected, self.got = where, field, expected, got
+        message = f"{where}: {field}: expected {expected}"
+        if got is not None:
+            message += f", got {_clip(got)}"
+        super().__init__(message)
+
+
+class DateMismatchError(ParseError):
+    """The site answered a dated request with another day's page (it clamps unknown dates)."""
+
+    def __init__(self, where: str, requested: str, shown: str) -> None:
+        super().__init__(where, "dateString", f"the requested period {requested}", shown)
+        self.requested, self.shown = requested, shown
+
+
+class FetchError(SourceError):
+    """An HTTP request failed in a way retrying will not fix (404, 400, ...)."""
+
+    def __init__(self, url: str, status: int | None, reason: str) -> None:
+        self.url, self.status, self.reason = url, status, reason
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{url}: {status_text}: {reason}")
+
+
+class TransientFetchError(FetchError):
+    """An HTTP failure that may succeed later; ``retry_after`` is the server's hint in seconds."""
+
+    def __init__(
+        self, url: str, status: int | None, reason: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(url, status, reason)
+        self.retry_after = retry_after
+
+
+class StoreError(DigestError):
+    """The database could not be opened, migrated, read or written."""
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = text.replace("\n", "\\n")
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+class PartialFailure(DigestError):
+    """A run stored what it could, but some pages or days failed; ``failures`` lists them."""
+
+    def __init__(self, what: str, failures: list[str]) -> None:
+        self.failures = failures
+        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        super().__init__(f"{what}: {len(failures)} failed: {shown}")

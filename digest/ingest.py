@@ -1,0 +1,120 @@
+"""Ingest steps as plain functions: fetch or read pages, parse one page, store one page.
+
+Flows wrap each step in one Prefect task; ``ingest_pages`` chains them without Prefect for
+benchmarks and for callers that want no orchestration. Only the fetch step does network I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from digest.errors import DigestError
+from digest.periods import Period
+from digest.records import PaperRecord
+from digest.settings import Settings
+from digest.sources import RawPage, get_source
+from digest.sources.http import Fetcher
+from digest.store import UpsertCounts, get_engine, log_failure, save_page, validator_lookup
+
+__all__ = ["IngestSummary", "fetch_pages", "ingest_pages", "parse_page", "read_pages", "store_page"]
+
+log = logging.getLogger("digest.ingest")
+
+
+class IngestSummary(BaseModel):
+    """What an ingest or backfill did, page by page and in total."""
+
+    pages: int = 0
+    not_modified: int = 0
+    counts: UpsertCounts = UpsertCounts()
+    failures: list[str] = []
+
+    def add(self, page: RawPage, counts: UpsertCounts) -> None:
+        self.pages += 1
+        self.not_modified += page.not_modified
+        self.counts = self.counts + counts
+
+    def fail(self, where: str, error: BaseException) -> None:
+        self.failures.append(f"{where}: {error}")
+
+    def merge(self, other: IngestSummary) -> None:
+        self.pages += other.pages
+        self.not_modified += other.not_modified
+        self.counts = self.counts + other.counts
+        self.failures.extend(other.failures)
+
+    def __str__(self) -> str:
+        text = f"{self.pages} page(s): {self.counts}"
+        if self.not_modified:
+            text += f" ({self.not_modified} not modified)"
+        if self.failures:
+            text += f"; {len(self.failures)} failed"
+        return text
+
+
+def fetch_pages(source: str, period: Period, settings: Settings) -> list[RawPage]:
+    """Download ``period``'s listing from the site (conditional GET against stored validators)."""
+    return get_source(source).fetch(shared_fetcher(settings), period)
+
+
+def read_pages(source: str, path: Path, period: Period | None) -> list[RawPage]:
+    """Read saved pages of ``source`` from a file or a folder."""
+    return get_source(source).read(path, period)
+
+
+def parse_page(page: RawPage) -> list[PaperRecord]:
+    """Parse one page into records (pure)."""
+    return get_source(page.source).parse(page)
+
+
+def store_page(page: RawPage, records: list[PaperRecord], database_url: str) -> UpsertCounts:
+    """Save one page's records in one transaction."""
+    counts = save_page(get_engine(database_url), page, records)
+    log.info("%s %s: %d records: %s", page.source, page.listing, len(records), counts)
+    return counts
+
+
+def record_failure(page: RawPage | tuple[str, str, str], error: BaseException, database_url: str) -> None:
+    """Note a page that failed in the fetch log, so ``digest status`` can show it."""
+    log_failure(get_engine(database_url), page, str(error))
+
+
+def ingest_pages(
+    pages: list[RawPage],
+    database_url: str,
+    *,
+    parse: Callable[[RawPage], list[PaperRecord]] = parse_page,
+    store: Callable[[RawPage, list[PaperRecord], str], UpsertCounts] = store_page,
+    fail: Callable[[RawPage, BaseException, str], None] = record_failure,
+) -> IngestSummary:
+    """Parse and store ``pages`` one by one; a bad page is recorded and the rest go on.
+
+    The steps are parameters so a flow can pass its task-wrapped versions of the same functions.
+    """
+    summary = IngestSummary()
+    for page in pages:
+        try:
+            summary.add(page, store(page, parse(page), database_url))
+        except DigestError as exc:
+            fail(page, exc, database_url)
+            summary.fail(page.location, exc)
+    return summary
+
+
+_fetchers: dict[str, Fetcher] = {}
+_fetchers_lock = threading.Lock()
+
+
+def shared_fetcher(settings: Settings) -> Fetcher:
+    """One HTTP client per configuration and process, so a backfill reuses its connections."""
+    key = settings.model_dump_json()
+    with _fetchers_lock:
+        if key not in _fetchers:
+            lookup = validator_lookup(get_engine(settings.db_url))
+            _fetchers[key] = Fetcher.from_settings(settings, lookup)
+        return _fetchers[key]

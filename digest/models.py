@@ -1,0 +1,100 @@
+"""Database tables (SQLModel). The schema is created and changed only by Alembic migrations
+in ``digest/migrations``; a test checks these classes and the migrations agree.
+
+One ``Paper`` row per paper, keyed by the arXiv id when known, else by a title fingerprint; one
+``Sighting`` row per paper per listing, so a paper trending again adds a sighting, not a paper.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = ["FetchLog", "HttpValidator", "Paper", "Sighting", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _moment(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Paper(SQLModel, table=True):
+    """A paper, merged across every source and listing that showed it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64, description="arXiv id, else 'title:<hash>'")
+    arxiv_id: str | None = Field(default=None, unique=True, max_length=32)
+    title_key: str = Field(index=True, max_length=512)
+    abstract_key: str = Field(default="", max_length=16)
+    title: str
+    abstract: str = ""
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    author_count: int | None = None
+    org_slug: str | None = Field(default=None, max_length=200)
+    org_name: str | None = Field(default=None, max_length=300)
+    published_on: date | None = None
+    submitted_on_daily_at: datetime | None = Field(default=None, sa_column=_moment())
+    submitted_by: str | None = Field(default=None, max_length=200)
+    upvotes: int | None = None
+    num_comments: int | None = None
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    ai_summary: str | None = None
+    ai_keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    thumbnail: str | None = None
+    withdrawn_at: datetime | None = Field(default=None, sa_column=_moment())
+    first_listed_on: date | None = Field(default=None, index=True)
+    last_listed_on: date | None = Field(default=None, index=True)
+    counters_at: datetime | None = Field(default=None, sa_column=_moment())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
+
+
+class Sighting(SQLModel, table=True):
+    """A paper in one listing, with the counters it had there."""
+
+    __table_args__ = (
+        UniqueConstraint("paper_id", "source", "listing"),
+        Index("ix_sighting_listed_on", "listed_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True, ondelete="CASCADE")
+    source: str = Field(max_length=32)
+    listing: str
+    listed_on: date | None = None
+    rank: int | None = None
+    upvotes: int | None = None
+    num_comments: int | None = None
+    observed_at: datetime = Field(sa_column=_moment(nullable=False))
+
+
+class HttpValidator(SQLModel, table=True):
+    """ETag / Last-Modified from the last 200 for a URL, for conditional GETs."""
+
+    url: str = Field(primary_key=True)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    item_count: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
+
+
+class FetchLog(SQLModel, table=True):
+    """One row per page ingested or failed: what the operator reads in ``digest status``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    listing: str = Field(index=True)
+    location: str
+    status: str = Field(max_length=16, description="stored | not-modified | failed")
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error: str | None = None
+    at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))

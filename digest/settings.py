@@ -1,0 +1,64 @@
+"""Typed configuration read from ``DIGEST_*`` environment variables (and an optional ``.env``).
+
+Callers at the edges (CLI, flows, benchmarks) build one ``Settings`` and pass plain values down;
+there is deliberately no module-level instance, so tests and flows never share hidden state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+__all__ = ["BUNDLED_SEEDS_DIR", "Settings", "load_settings"]
+
+BUNDLED_SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+"""The five sample pages shipped with the repository (``seeds/``)."""
+
+DEFAULT_USER_AGENT = "papers-digest/0.1 (research-paper newsletter; polite bot)"
+
+
+class Settings(BaseSettings):
+    """Every knob, with a default that works on a fresh machine (SQLite under ``./data``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DIGEST_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite file, outbox, archive.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is SQLite at DATA_DIR/digest.db."
+    )
+    seeds_dir: Path = Field(BUNDLED_SEEDS_DIR, description="Where `--source seeds` reads pages.")
+    hf_base_url: str = Field("https://huggingface.co", description="Hugging Face site root.")
+    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent to the site.")
+    http_timeout: float = Field(20.0, gt=0, description="Seconds per request (connect and read).")
+    http_retries: int = Field(4, ge=0, le=10, description="Retries for 429/5xx/timeouts.")
+    http_backoff: float = Field(1.0, ge=0, description="First backoff in seconds; doubles.")
+    http_max_wait: float = Field(120.0, ge=0, description="Longest single wait (caps Retry-After).")
+    http_concurrency: int = Field(4, ge=1, le=32, description="Parallel requests in a backfill.")
+
+    @field_validator("hf_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def db_url(self) -> str:
+        """The database to use: the explicit URL, else SQLite inside the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'digest.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build ``Settings`` from the environment, turning validation errors into ``ConfigError``."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "DIGEST_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError(f"setting {key}: {first['msg']}") from exc

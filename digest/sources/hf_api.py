@@ -1,0 +1,115 @@
+"""Hugging Face's documented JSON API: ``/api/daily_papers?date=D&limit=100&p=N``.
+
+The answer is a bare JSON array, at most ``limit`` (max 100) items a page; pages are fetched
+until one comes back short. ``week=YYYY-Www`` and ``month=YYYY-MM`` list longer periods, whose
+items are filed under the day each was featured (``submittedOnDailyAt``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import RootModel
+
+from digest.errors import ParseError
+from digest.periods import Period
+from digest.records import PaperRecord, Sighting
+from digest.sources import RawPage, file_time, files_in, read_text
+from digest.sources.hf_items import HfItem, to_record, validate_json
+from digest.sources.http import Fetcher, Response
+
+__all__ = ["ApiSource", "PAGE_SIZE"]
+
+NAME = "hf-api"
+PATH = "/api/daily_papers"
+PAGE_SIZE = 100
+MAX_PAGES = 50
+
+
+class HfItems(RootModel[list[HfItem]]):
+    """The response body: a bare array of items."""
+
+
+class ApiSource:
+    """Daily papers through the JSON API, one request per 100 items."""
+
+    name = NAME
+
+    def fetch(self, fetcher: Fetcher, period: Period) -> list[RawPage]:
+        pages: list[RawPage] = []
+        for number in range(MAX_PAGES):
+            params = {_PARAM[period.kind]: period.label, "limit": PAGE_SIZE, "p": number}
+            response = fetcher.get(PATH, params)
+            count = _item_count(response)
+            pages.append(_page(response, period, number * PAGE_SIZE, count))
+            if count is None or count < PAGE_SIZE:
+                break
+        return pages
+
+    def read(self, path: Path, period: Period | None) -> list[RawPage]:
+        pages = []
+        for file in files_in(path, "*.json"):
+            listing = f"{period.kind}/{period.label}" if period else f"file/{file.stem}"
+            pages.append(
+                RawPage(
+                    source=NAME,
+                    location=str(file),
+                    listing=listing,
+                    listed_on=period.start if period and period.kind == "day" else None,
+                    period=period,
+                    fetched_at=file_time(file),
+                    text=read_text(file),
+                )
+            )
+        return pages
+
+    def parse(self, page: RawPage) -> list[PaperRecord]:
+        if page.text is None:
+            return []
+        items = validate_json(HfItems, page.text, page.location).root
+        records = []
+        for index, item in enumerate(items):
+            featured = item.paper.submittedOnDailyAt
+            sighting = Sighting(
+                source=NAME,
+                listing=page.listing,
+                listed_on=page.listed_on or (featured.date() if featured else None),
+                rank=page.rank_offset + index + 1,
+                observed_at=page.fetched_at,
+            )
+            records.append(to_record(item, sighting))
+        return records
+
+
+_PARAM = {"day": "date", "week": "week", "month": "month"}
+
+
+def _item_count(response: Response) -> int | None:
+    """How many items the page holds, to decide whether to ask for the next one."""
+    if response.text is None:
+        return response.previous.item_count if response.previous else None
+    try:
+        body = json.loads(response.text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(response.url, "body", "a JSON array of items", exc.msg) from exc
+    if not isinstance(body, list):
+        raise ParseError(response.url, "body", "a JSON array of items", type(body).__name__)
+    return len(body)
+
+
+def _page(response: Response, period: Period, offset: int, count: int | None) -> RawPage:
+    return RawPage(
+        source=NAME,
+        location=response.url,
+        listing=f"{period.kind}/{period.label}",
+        listed_on=period.start if period.kind == "day" else None,
+        period=period,
+        fetched_at=response.fetched_at,
+        text=response.text,
+        etag=response.etag,
+        last_modified=response.last_modified,
+        rank_offset=offset,
+        item_count=count,
+    )
+

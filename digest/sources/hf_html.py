@@ -1,0 +1,166 @@
+"""Hugging Face HTML pages, read through their Svelte hydration islands.
+
+List pages (``/papers/date/D``, ``/papers/week/W``, ``/papers/month/M``) carry the same items as
+the API in ``div[data-target=DailyPapers][data-props]``; paper pages (``/papers/<id>``) carry one
+paper in ``PaperContent``. Attributes are read through an HTML parser (lxml), so their order and
+quoting do not matter. The site quietly shows the latest day for a date it has no list for, so a
+page whose own ``dateString`` is not the requested day is refused (or, on a weekend, is empty).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bs4 import BeautifulSoup, Tag
+from digest.errors import DateMismatchError, ParseError
+from digest.periods import Period
+from digest.records import PaperRecord, Sighting
+from digest.sources import RawPage, file_time, files_in, read_text
+from digest.sources.hf_items import HfItem, HfPaper, HfModel, to_record, validate_json
+from digest.sources.http import Fetcher
+
+__all__ = ["HtmlSource"]
+
+NAME = "hf-html"
+_PATHS = {"day": "/papers/date/{}", "week": "/papers/week/{}", "month": "/papers/month/{}"}
+WEEKEND = (5, 6)
+
+
+class DailyPapersProps(HfModel):
+    dailyPapers: list[HfItem]
+    dateString: str | None = None
+    periodType: str | None = None
+
+
+class PaperContentProps(HfModel):
+    paper: HfPaper
+    comments: list[Any] = []
+    dailyPaperRank: int | None = None
+    submitterOrganization: HfOrganization | None = None
+
+
+class HtmlSource:
+    """Daily papers from the site's HTML, for when the API is unavailable."""
+
+    name = NAME
+
+    def fetch(self, fetcher: Fetcher, period: Period) -> list[RawPage]:
+        response = fetcher.get(_PATHS[period.kind].format(period.label))
+        return [
+            RawPage(
+                source=NAME,
+                location=response.url,
+                listing=f"{period.kind}/{period.label}",
+                listed_on=period.start if period.kind == "day" else None,
+                period=period,
+                fetched_at=response.fetched_at,
+                text=response.text,
+                etag=response.etag,
+                last_modified=response.last_modified,
+            )
+        ]
+
+    def read(self, path: Path, period: Period | None) -> list[RawPage]:
+        return [
+            RawPage(
+                source=NAME,
+                location=str(file),
+                listing=f"{period.kind}/{period.label}" if period else "",
+                listed_on=period.start if period and period.kind == "day" else None,
+                period=period,
+                fetched_at=file_time(file),
+                text=read_text(file),
+            )
+            for file in files_in(path, "*.html")
+        ]
+
+    def parse(self, page: RawPage) -> list[PaperRecord]:
+        if page.text is None:
+            return []
+        soup = BeautifulSoup(page.text, "lxml")
+        listing = _island(soup, "DailyPapers")
+        if listing is not None:
+            return _list_page(page, _props(listing, page.location, "DailyPapers"))
+        paper = _island(soup, "PaperContent")
+        if paper is not None:
+            return [_paper_page(page, _props(paper, page.location, "PaperContent"))]
+        raise ParseError(
+            page.location,
+            "DailyPapers island",
+            "a div[data-target=DailyPapers] (list page) or PaperContent (paper page) "
+            "with data-props; the page structure may have changed",
+        )
+
+
+def _island(soup: BeautifulSoup, target: str) -> Tag | None:
+    found = soup.find(attrs={"data-target": target})
+    return found if isinstance(found, Tag) else None
+
+
+def _props(island: Tag, where: str, target: str) -> str:
+    props = island.get("data-props")
+    if not isinstance(props, str) or not props.strip():
+        raise ParseError(where, f"{target}.data-props", "a JSON object in the data-props attribute")
+    return props
+
+
+def _list_page(page: RawPage, props_text: str) -> list[PaperRecord]:
+    props = validate_json(DailyPapersProps, props_text, f"{page.location} DailyPapers")
+    shown = props.dateString or ""
+    if page.period and not _shows(page.period, props.periodType, shown):
+        if page.period.kind == "day" and page.period.start.weekday() in WEEKEND:
+            return []
+        raise DateMismatchError(page.location, page.period.label, shown or "no dateString")
+    own_day = _as_date(shown) if (props.periodType or "day") == "day" else None
+    listed_on = page.listed_on or own_day
+    listing = page.listing or (f"day/{own_day}" if own_day else f"file/{Path(page.location).stem}")
+    records = []
+    for rank, item in enumerate(props.dailyPapers, start=1):
+        featured = item.paper.submittedOnDailyAt
+        sighting = Sighting(
+            source=NAME,
+            listing=listing,
+            listed_on=listed_on or (featured.date() if featured else None),
+            rank=rank,
+            observed_at=page.fetched_at,
+        )
+        records.append(to_record(item, sighting))
+    return records
+
+
+def _shows(period: Period, period_type: str | None, shown: str) -> bool:
+    """Whether the page's own period is the one requested."""
+    if (period_type or "day") != period.kind:
+        return False
+    if shown == period.label:
+        return True
+    day = _as_date(shown)
+    return period.kind != "day" and day is not None and period.contains(day)
+
+
+def _as_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _paper_page(page: RawPage, props_text: str) -> PaperRecord:
+    props = validate_json(PaperContentProps, props_text, f"{page.location} PaperContent")
+    featured = props.paper.submittedOnDailyAt
+    sighting = Sighting(
+        source=NAME,
+        listing=f"paper/{props.paper.id}",
+        listed_on=featured.date() if featured else None,
+        rank=props.dailyPaperRank if props.dailyPaperRank and props.dailyPaperRank > 0 else None,
+        observed_at=page.fetched_at,
+    )
+    item = HfItem(
+        paper=props.paper,
+        numComments=len(props.comments),
+        organization=props.submitterOrganization,
+    )
+    return to_record(item, sighting)
+

@@ -1,0 +1,59 @@
+"""``backfill``: every day of a date range (weekends included), a few requests at a time.
+
+Fetches run concurrently as tasks in a sliding window of ``concurrency``; parsing and storing
+happen in the flow's own thread, one page (one transaction) at a time, so writers never contend.
+A day that fails after its retries is recorded and the rest of the range goes on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import date
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from digest import periods
+from digest.errors import DigestError
+from digest.ingest import IngestSummary
+from digest.periods import Period
+from digest.settings import load_settings
+from digest.sources import RawPage
+from flows import tasks
+from flows.ingest import finish, store_pages
+
+
+@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=16))
+def backfill(
+    start: date, end: date, source: str = "hf-api", concurrency: int | None = None
+) -> IngestSummary:
+    """Ingest each day from ``start`` to ``end`` inclusive (UTC; the end may not be in the future)."""
+    settings = load_settings()
+    days = list(periods.days(start, end))
+    window = max(1, min(concurrency or settings.http_concurrency, 16))
+    summary = IngestSummary()
+    pending: deque[tuple[Period, PrefectFuture[list[RawPage]]]] = deque()
+    for day in days:
+        if len(pending) >= window:
+            _store_day(*pending.popleft(), settings.db_url, source, summary)
+        period = Period.day(day)
+        pending.append((period, tasks.fetch_pages.submit(source, period, settings)))
+    while pending:
+        _store_day(*pending.popleft(), settings.db_url, source, summary)
+    finish("backfill", summary, f"{source} {start}..{end}")
+    return summary
+
+
+def _store_day(
+    period: Period, future: PrefectFuture[Any], database_url: str, source: str, summary: IngestSummary
+) -> None:
+    try:
+        pages: list[RawPage] = future.result()
+    except DigestError as exc:
+        listing = f"day/{period.label}"
+        tasks.record_failure_of(source, listing, exc, database_url)
+        summary.fail(listing, exc)
+        return
+    summary.merge(store_pages(pages, database_url))

@@ -1,0 +1,56 @@
+"""``ingest``: one source, one period (or one set of saved files) into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from digest.errors import PartialFailure
+from digest.ingest import IngestSummary, ingest_pages
+from digest.periods import Period, parse_period, utc_today
+from digest.settings import load_settings
+from digest.sources import RawPage
+from flows import tasks
+
+
+@flow(name="ingest")
+def ingest(source: str = "seeds", period: str | None = None, path: str | None = None) -> IngestSummary:
+    """Fetch (or read from ``path``) one listing and store it; ``period`` is a day ``YYYY-MM-DD``,
+    week ``YYYY-Www`` or month ``YYYY-MM`` (default: today, UTC). ``seeds`` reads the bundled
+    pages unless ``path`` names others."""
+    settings = load_settings()
+    wanted = parse_period(period) if period else None
+    if path or source == "seeds":
+        pages = tasks.read_pages(source, Path(path) if path else settings.seeds_dir, wanted)
+    else:
+        pages = tasks.fetch_pages(source, wanted or Period.day(utc_today()), settings)
+    summary = store_pages(pages, settings.db_url)
+    finish("ingest", summary, f"{source} {wanted.label if wanted else path or 'seeds'}")
+    return summary
+
+
+def store_pages(pages: list[RawPage], database_url: str) -> IngestSummary:
+    """Parse and store each page as its own tasks; a bad page is recorded, the rest go on."""
+    return ingest_pages(
+        pages, database_url, parse=tasks.parse_page, store=tasks.store_page, fail=tasks.record_failure
+    )
+
+
+def finish(flow_name: str, summary: IngestSummary, what: str) -> None:
+    """Log and publish the run summary; fail the run (after storing the rest) if anything failed."""
+    get_run_logger().info("%s %s: %s", flow_name, what, summary)
+    failures = "\n".join(f"- {line}" for line in summary.failures) or "none"
+    create_markdown_artifact(
+        key=f"{flow_name}-summary",
+        description=f"{flow_name} {what}",
+        markdown=(
+            f"## {flow_name} {what}\n\n| pages | new | updated | unchanged | not modified |\n"
+            f"|---|---|---|---|---|\n| {summary.pages} | {summary.counts.new} | "
+            f"{summary.counts.updated} | {summary.counts.unchanged} | {summary.not_modified} |\n\n"
+            f"Failures:\n{failures}\n"
+        ),
+    )
+    if summary.failures:
+        raise PartialFailure(f"{flow_name} {what}", summary.failures)
