@@ -42,8 +42,12 @@ def reporting_errors() -> Iterator[None]:
 
 @app.command()
 def papers(
-    date: Annotated[str | None, typer.Option(help="Only papers listed on this day (YYYY-MM-DD).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON array, one object per paper.")] = False,
+    date: Annotated[
+        str | None, typer.Option(help="Only papers listed on this day (YYYY-MM-DD).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="A JSON array, one object per paper.")
+    ] = False,
 ) -> None:
     """List stored papers, newest listing first.
 

@@ -1,9 +1,9 @@
 """Every error papers-digest raises on purpose, in one tree.
 
     DigestError                      base: the CLI turns any of these into one line + exit 1
-    ├── ConfigError                  a setting or argument is wrong (bad URL, impossible date range)
+    ├── ConfigError                  a setting or argument is wrong (bad URL, reversed dates)
     ├── SourceError                  reading a source failed
-    │   ├── ParseError               input is not in the expected shape (names where, field, expected)
+    │   ├── ParseError               input is not in the expected shape (where, field, expected)
     │   │   └── DateMismatchError    a list page shows another date than the one asked for
     │   └── FetchError               an HTTP request failed for good (names URL and status)
     │       └── TransientFetchError  429, 5xx, timeout, cut-off body: worth retrying later
@@ -97,5 +97,7 @@ class PartialFailure(DigestError):
 
     def __init__(self, what: str, failures: list[str]) -> None:
         self.failures = failures
-        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        shown = "; ".join(failures[:3]) + (
+            f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+        )
         super().__init__(f"{what}: {len(failures)} failed: {shown}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -79,29 +78,22 @@ def store_page(page: RawPage, records: list[PaperRecord], database_url: str) -> 
     return counts
 
 
-def record_failure(page: RawPage | tuple[str, str, str], error: BaseException, database_url: str) -> None:
-    """Note a page that failed in the fetch log, so ``digest status`` can show it."""
-    log_failure(get_engine(database_url), page, str(error))
+def record_failure(
+    source: str, listing: str, location: str, error: BaseException, database_url: str
+) -> None:
+    """Note a page or listing that failed in the fetch log, so the operator can see it."""
+    log_failure(get_engine(database_url), source, listing, location, str(error))
 
 
-def ingest_pages(
-    pages: list[RawPage],
-    database_url: str,
-    *,
-    parse: Callable[[RawPage], list[PaperRecord]] = parse_page,
-    store: Callable[[RawPage, list[PaperRecord], str], UpsertCounts] = store_page,
-    fail: Callable[[RawPage, BaseException, str], None] = record_failure,
-) -> IngestSummary:
-    """Parse and store ``pages`` one by one; a bad page is recorded and the rest go on.
-
-    The steps are parameters so a flow can pass its task-wrapped versions of the same functions.
-    """
+def ingest_pages(pages: list[RawPage], database_url: str) -> IngestSummary:
+    """Parse and store ``pages`` one by one, one transaction each; a bad page is recorded and
+    the rest go on."""
     summary = IngestSummary()
     for page in pages:
         try:
-            summary.add(page, store(page, parse(page), database_url))
+            summary.add(page, store_page(page, parse_page(page), database_url))
         except DigestError as exc:
-            fail(page, exc, database_url)
+            record_failure(page.source, page.listing, page.location, exc, database_url)
             summary.fail(page.location, exc)
     return summary
 
@@ -118,3 +110,11 @@ def shared_fetcher(settings: Settings) -> Fetcher:
             lookup = validator_lookup(get_engine(settings.db_url))
             _fetchers[key] = Fetcher.from_settings(settings, lookup)
         return _fetchers[key]
+
+
+def release_fetchers() -> None:
+    """Close the shared HTTP clients (a flow calls this when it ends)."""
+    with _fetchers_lock:
+        for fetcher in _fetchers.values():
+            fetcher.close()
+        _fetchers.clear()

@@ -82,7 +82,9 @@ def days(start: date, end: date, *, today: date | None = None) -> list[date]:
     if end < start:
         raise ConfigError(f"date range {start}..{end}: the end is before the start")
     if end > today:
-        raise ConfigError(f"date range {start}..{end}: the end is in the future (today is {today} UTC)")
+        raise ConfigError(
+            f"date range {start}..{end}: the end is in the future (today is {today} UTC)"
+        )
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 

@@ -97,6 +97,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; skips an fsync per commit
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
@@ -155,19 +156,18 @@ def _save_page_once(engine: Engine, page: RawPage, records: list[PaperRecord]) -
     return counts
 
 
-def log_failure(engine: Engine, page_or_listing: RawPage | tuple[str, str, str], error: str) -> None:
-    """Record a page (or a source/listing/location triple) that could not be ingested."""
-    if isinstance(page_or_listing, RawPage):
-        source, listing, location = page_or_listing.source, page_or_listing.listing, page_or_listing.location
-    else:
-        source, listing, location = page_or_listing
-    row = FetchLog(source=source, listing=listing, location=location, status="failed", error=error)
+def log_failure(engine: Engine, source: str, listing: str, location: str, error: str) -> None:
+    """Record a page or listing that could not be ingested."""
+    row = FetchLog(
+        source=source, listing=listing, location=location, status="failed", error=error, at=utcnow()
+    )
     with session_scope(engine) as session:
         session.add(row)
 
 
 def _log_row(page: RawPage, status: str, counts: UpsertCounts) -> FetchLog:
     return FetchLog(
+        at=utcnow(),
         source=page.source,
         listing=page.listing,
         location=page.location,
@@ -188,59 +188,103 @@ def _remember_validators(session: Session, page: RawPage) -> None:
 
 
 def upsert_papers(records: list[PaperRecord], *, session: Session) -> UpsertCounts:
-    """Merge ``records`` into the store inside the caller's transaction; returns the counts."""
-    counts = UpsertCounts()
+    """Merge ``records`` into the store inside the caller's transaction; returns the counts.
+
+    The page's candidate papers and sightings are loaded in two queries and written in one
+    flush, so a page costs a handful of round trips whatever its size.
+    """
+    known = _Known.load(session, records)
+    outcomes: list[tuple[Paper, PaperRecord, bool, bool]] = []  # paper, record, new, changed
     for record in records:
-        paper = _find(session, record)
+        paper = known.find(record)
         if paper is None:
             paper = _new_paper(record)
             session.add(paper)
-            session.flush()
-            _sight(session, paper, record)
-            counts.new += 1
+            known.add(paper)
+            outcomes.append((paper, record, True, True))
             continue
         changed = _merge(paper, record)
-        changed = _sight(session, paper, record) or changed
-        if changed:
+        known.add(paper)  # re-index: the record may have brought the arXiv id
+        outcomes.append((paper, record, False, changed))
+    session.flush()  # new papers get their ids
+    sightings = known.sightings(session)
+    counts = UpsertCounts()
+    for paper, record, new, changed in outcomes:
+        sighted = _sight(session, sightings, paper, record)
+        if new:
+            counts.new += 1
+        elif changed or sighted:
             paper.updated_at = utcnow()
             counts.updated += 1
         else:
             counts.unchanged += 1
-        session.add(paper)
-        session.flush()
     return counts
 
 
-def _find(session: Session, record: PaperRecord) -> Paper | None:
-    if record.paper_id:
-        known = session.exec(select(Paper).where(Paper.arxiv_id == record.paper_id)).first()
-        if known is not None:
-            return known
-    same_title = session.exec(
-        select(Paper).where(Paper.title_key == record.title_key).order_by(col(Paper.id))
-    ).all()
-    wanted = abstract_fingerprint(record.abstract)
-    for paper in same_title:
-        if record.paper_id and paper.arxiv_id is not None:
-            continue  # another paper with the same title and its own id
-        if not wanted or not paper.abstract_key or paper.abstract_key == wanted:
-            return paper
-    return None
+class _Known:
+    """The papers a page could match, indexed by arXiv id and by title fingerprint."""
+
+    def __init__(self, papers: list[Paper]) -> None:
+        self.by_id: dict[str, Paper] = {}
+        self.by_title: dict[str, list[Paper]] = {}
+        for paper in papers:
+            self.add(paper)
+
+    @classmethod
+    def load(cls, session: Session, records: list[PaperRecord]) -> _Known:
+        ids = {r.paper_id for r in records if r.paper_id}
+        titles = {r.title_key for r in records}
+        query = (
+            select(Paper)
+            .where(col(Paper.arxiv_id).in_(ids) | col(Paper.title_key).in_(titles))
+            .order_by(col(Paper.id))
+        )
+        return cls(list(session.exec(query).all()))
+
+    def add(self, paper: Paper) -> None:
+        if paper.arxiv_id:
+            self.by_id[paper.arxiv_id] = paper
+        same = self.by_title.setdefault(paper.title_key, [])
+        if paper not in same:
+            same.append(paper)
+
+    def find(self, record: PaperRecord) -> Paper | None:
+        if record.paper_id and record.paper_id in self.by_id:
+            return self.by_id[record.paper_id]
+        wanted = abstract_fingerprint(record.abstract)
+        for paper in self.by_title.get(record.title_key, []):
+            if record.paper_id and paper.arxiv_id is not None:
+                continue  # another paper with the same title and its own id
+            if not wanted or not paper.abstract_key or paper.abstract_key == wanted:
+                return paper
+        return None
+
+    def sightings(self, session: Session) -> dict[tuple[int, str, str], Sighting]:
+        ids = {p.id for papers in self.by_title.values() for p in papers if p.id is not None}
+        rows = session.exec(select(Sighting).where(col(Sighting.paper_id).in_(ids))).all()
+        return {(row.paper_id, row.source, row.listing): row for row in rows}
 
 
 def _new_paper(record: PaperRecord) -> Paper:
-    paper = Paper(
+    now = utcnow()
+    paper = Paper(  # every defaulted column given: SQLModel's default factories are slow
         key=record.paper_id or _title_key(record),
         title_key=record.title_key,
         title=record.title,
+        authors=[],
+        ai_keywords=[],
         counters_at=record.sighting.observed_at,
+        created_at=now,
+        updated_at=now,
     )
     _merge(paper, record)
     return paper
 
 
 def _title_key(record: PaperRecord) -> str:
-    return "title:" + hashlib.sha256(record.title_key.encode()).hexdigest()[:16]
+    """The key of a paper without an arXiv id: its title and abstract start, hashed."""
+    both = record.title_key + "|" + abstract_fingerprint(record.abstract)
+    return "title:" + hashlib.sha256(both.encode()).hexdigest()[:16]
 
 
 _RICHER_TEXT = ("title", "abstract", "ai_summary")
@@ -258,7 +302,7 @@ _COUNTERS = ("upvotes", "num_comments", "github_stars")
 
 def _merge(paper: Paper, record: PaperRecord) -> bool:
     """Fold ``record`` into ``paper``; True when anything a reader would see changed."""
-    before = paper.model_dump(exclude={"counters_at", "updated_at", "created_at"})
+    before = _visible(paper)
     if record.paper_id and paper.arxiv_id is None:
         paper.arxiv_id = paper.key = record.paper_id
     for name in _RICHER_TEXT:
@@ -279,7 +323,20 @@ def _merge(paper: Paper, record: PaperRecord) -> bool:
         paper.org_slug, paper.org_name = record.organization.slug, record.organization.name
     _merge_counters(paper, record)
     _widen_listing_dates(paper, record.sighting.listed_on)
-    return paper.model_dump(exclude={"counters_at", "updated_at", "created_at"}) != before
+    return _visible(paper) != before
+
+
+_VISIBLE = tuple(
+    name for name in Paper.model_fields if name not in {"counters_at", "created_at", "updated_at"}
+)
+
+
+def _visible(paper: Paper) -> tuple[object, ...]:
+    """The columns a reader sees, to tell whether a merge changed anything."""
+    return tuple(
+        list(value) if isinstance(value := getattr(paper, name), list) else value
+        for name in _VISIBLE
+    )
 
 
 def _merge_counters(paper: Paper, record: PaperRecord) -> None:
@@ -302,29 +359,32 @@ def _widen_listing_dates(paper: Paper, listed_on: date | None) -> None:
         paper.last_listed_on = listed_on
 
 
-def _sight(session: Session, paper: Paper, record: PaperRecord) -> bool:
+def _sight(
+    session: Session,
+    sightings: dict[tuple[int, str, str], Sighting],
+    paper: Paper,
+    record: PaperRecord,
+) -> bool:
     """Add or refresh the sighting of ``paper`` in the record's listing; True if it changed."""
     seen = record.sighting
-    row = session.exec(
-        select(Sighting).where(
-            Sighting.paper_id == paper.id,
-            Sighting.source == seen.source,
-            Sighting.listing == seen.listing,
-        )
-    ).first()
+    assert paper.id is not None
+    key = (paper.id, seen.source, seen.listing)
     values = {
         "listed_on": seen.listed_on,
         "rank": seen.rank,
         "upvotes": record.upvotes,
         "num_comments": record.num_comments,
     }
+    row = sightings.get(key)
     if row is None:
-        assert paper.id is not None
-        row = Sighting(
-            paper_id=paper.id, source=seen.source, listing=seen.listing, observed_at=seen.observed_at
+        row = sightings[key] = Sighting(
+            paper_id=paper.id,
+            source=seen.source,
+            listing=seen.listing,
+            observed_at=seen.observed_at,
         )
     elif _aware(seen.observed_at) <= _aware(row.observed_at) or all(
-        getattr(row, k) == v for k, v in values.items()
+        getattr(row, name) == value for name, value in values.items()
     ):
         return False
     for name, value in values.items():

@@ -17,43 +17,51 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from digest import periods
 from digest.errors import DigestError
-from digest.ingest import IngestSummary
+from digest.ingest import IngestSummary, release_fetchers
 from digest.periods import Period
 from digest.settings import load_settings
 from digest.sources import RawPage
 from flows import tasks
-from flows.ingest import finish, store_pages
+from flows.ingest import finish
 
 
-@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=16))
+# Prefect 3.8 types TaskRunner as invariant in its future type, so its own ThreadPoolTaskRunner
+# does not match the decorator's annotation; the combination is the documented usage.
+@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
 def backfill(
     start: date, end: date, source: str = "hf-api", concurrency: int | None = None
 ) -> IngestSummary:
-    """Ingest each day from ``start`` to ``end`` inclusive (UTC; the end may not be in the future)."""
+    """Ingest each day from ``start`` to ``end`` inclusive (UTC; the end not in the future)."""
     settings = load_settings()
-    days = list(periods.days(start, end))
+    days = periods.days(start, end)
     window = max(1, min(concurrency or settings.http_concurrency, 16))
     summary = IngestSummary()
     pending: deque[tuple[Period, PrefectFuture[list[RawPage]]]] = deque()
-    for day in days:
-        if len(pending) >= window:
+    try:
+        for day in days:
+            if len(pending) >= window:
+                _store_day(*pending.popleft(), settings.db_url, source, summary)
+            period = Period.day(day)
+            pending.append((period, tasks.fetch_pages.submit(source, period, settings)))
+        while pending:
             _store_day(*pending.popleft(), settings.db_url, source, summary)
-        period = Period.day(day)
-        pending.append((period, tasks.fetch_pages.submit(source, period, settings)))
-    while pending:
-        _store_day(*pending.popleft(), settings.db_url, source, summary)
+    finally:
+        release_fetchers()
     finish("backfill", summary, f"{source} {start}..{end}")
     return summary
 
 
 def _store_day(
-    period: Period, future: PrefectFuture[Any], database_url: str, source: str, summary: IngestSummary
+    period: Period,
+    future: PrefectFuture[Any],
+    database_url: str,
+    source: str,
+    summary: IngestSummary,
 ) -> None:
     try:
         pages: list[RawPage] = future.result()
     except DigestError as exc:
-        listing = f"day/{period.label}"
-        tasks.record_failure_of(source, listing, exc, database_url)
-        summary.fail(listing, exc)
+        tasks.record_failure(source, f"day/{period.label}", exc, database_url)
+        summary.fail(f"day/{period.label}", exc)
         return
-    summary.merge(store_pages(pages, database_url))
+    summary.merge(tasks.store_pages(pages, database_url, source, f"day/{period.label}"))

@@ -11,9 +11,9 @@ import typer
 
 import flows  # noqa: F401  (sets Prefect's environment defaults before Prefect is imported)
 from digest.cli import app, paper_line, reporting_errors
-from digest.periods import days, parse_date
+from digest.periods import days, parse_date, parse_period
 from digest.settings import load_settings
-from digest.sources import SOURCE_NAMES
+from digest.sources import SOURCE_NAMES, get_source
 from digest.store import count_rows, get_engine, list_papers
 
 __all__ = ["app"]
@@ -36,7 +36,10 @@ def run() -> None:
         engine = get_engine(settings.db_url)
         totals = count_rows(engine)
     typer.echo(f"Ingested the seeds: {summary}.")
-    typer.echo(f"The store at {settings.db_url} holds {totals['papers']} papers, {totals['sightings']} sightings.")
+    typer.echo(
+        f"The store at {settings.db_url} holds {totals['papers']} papers, "
+        f"{totals['sightings']} sightings."
+    )
     newest = list_papers(engine)[:10]
     if newest:
         typer.echo("Newest listings:")
@@ -62,6 +65,9 @@ def ingest(
     from flows.ingest import ingest as ingest_flow
 
     with reporting_errors():
+        get_source(source)  # refuse bad arguments before starting Prefect
+        if date:
+            parse_period(date)
         summary = ingest_flow(source=source, period=date, path=path)
     typer.echo(f"Ingested {source}: {summary}.")
 
@@ -71,7 +77,9 @@ def backfill(
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD; not in the future.")],
     source: Annotated[str, typer.Option(help="hf-api or hf-html.")] = "hf-api",
-    concurrency: Annotated[int | None, typer.Option(help="Requests at once (default: setting).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Requests at once (default: setting).")
+    ] = None,
 ) -> None:
     """Ingest every day of a date range, weekends included, a few requests at a time.
 
@@ -80,7 +88,8 @@ def backfill(
     from flows.backfill import backfill as backfill_flow
 
     with reporting_errors():
+        get_source(source)  # refuse bad arguments before starting Prefect
         first, last = parse_date(start), parse_date(end)
-        days(first, last)  # refuse an impossible range before starting Prefect
+        days(first, last)
         summary = backfill_flow(start=first, end=last, source=source, concurrency=concurrency)
     typer.echo(f"Backfilled {source} {first}..{last}: {summary}.")

@@ -8,15 +8,16 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from digest.errors import PartialFailure
-from digest.ingest import IngestSummary, ingest_pages
+from digest.ingest import IngestSummary, release_fetchers
 from digest.periods import Period, parse_period, utc_today
 from digest.settings import load_settings
-from digest.sources import RawPage
 from flows import tasks
 
 
 @flow(name="ingest")
-def ingest(source: str = "seeds", period: str | None = None, path: str | None = None) -> IngestSummary:
+def ingest(
+    source: str = "seeds", period: str | None = None, path: str | None = None
+) -> IngestSummary:
     """Fetch (or read from ``path``) one listing and store it; ``period`` is a day ``YYYY-MM-DD``,
     week ``YYYY-Www`` or month ``YYYY-MM`` (default: today, UTC). ``seeds`` reads the bundled
     pages unless ``path`` names others."""
@@ -25,17 +26,14 @@ def ingest(source: str = "seeds", period: str | None = None, path: str | None = 
     if path or source == "seeds":
         pages = tasks.read_pages(source, Path(path) if path else settings.seeds_dir, wanted)
     else:
-        pages = tasks.fetch_pages(source, wanted or Period.day(utc_today()), settings)
-    summary = store_pages(pages, settings.db_url)
-    finish("ingest", summary, f"{source} {wanted.label if wanted else path or 'seeds'}")
+        try:
+            pages = tasks.fetch_pages(source, wanted or Period.day(utc_today()), settings)
+        finally:
+            release_fetchers()
+    what = f"{source} {wanted.label if wanted else path or 'seeds'}"
+    summary = tasks.store_pages(pages, settings.db_url, source, what)
+    finish("ingest", summary, what)
     return summary
-
-
-def store_pages(pages: list[RawPage], database_url: str) -> IngestSummary:
-    """Parse and store each page as its own tasks; a bad page is recorded, the rest go on."""
-    return ingest_pages(
-        pages, database_url, parse=tasks.parse_page, store=tasks.store_page, fail=tasks.record_failure
-    )
 
 
 def finish(flow_name: str, summary: IngestSummary, what: str) -> None:

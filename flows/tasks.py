@@ -11,13 +11,12 @@ from prefect.client.schemas.objects import State, TaskRun
 
 from digest import ingest
 from digest.errors import TransientFetchError
+from digest.ingest import IngestSummary
 from digest.periods import Period
-from digest.records import PaperRecord
 from digest.settings import Settings
 from digest.sources import RawPage
-from digest.store import UpsertCounts
 
-RETRY_DELAYS = [5, 30]
+RETRY_DELAYS: list[float] = [5, 30]
 
 
 def only_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -47,21 +46,14 @@ def read_pages(source: str, path: Path, period: Period | None) -> list[RawPage]:
     return ingest.read_pages(source, path, period)
 
 
-@task(cache_policy=NO_CACHE, task_run_name="parse {page.listing}")
-def parse_page(page: RawPage) -> list[PaperRecord]:
-    return ingest.parse_page(page)
-
-
-@task(cache_policy=NO_CACHE, task_run_name="store {page.listing}")
-def store_page(page: RawPage, records: list[PaperRecord], database_url: str) -> UpsertCounts:
-    return ingest.store_page(page, records, database_url)
-
-
-@task(cache_policy=NO_CACHE, task_run_name="record failure {page.listing}")
-def record_failure(page: RawPage, error: BaseException, database_url: str) -> None:
-    ingest.record_failure(page, error, database_url)
+@task(cache_policy=NO_CACHE, task_run_name="store {source} {listing}")
+def store_pages(
+    pages: list[RawPage], database_url: str, source: str, listing: str
+) -> IngestSummary:
+    """Parse and store one listing's pages (one transaction per page)."""
+    return ingest.ingest_pages(pages, database_url)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="record failure {source} {listing}")
-def record_failure_of(source: str, listing: str, error: BaseException, database_url: str) -> None:
-    ingest.record_failure((source, listing, listing), error, database_url)
+def record_failure(source: str, listing: str, error: BaseException, database_url: str) -> None:
+    ingest.record_failure(source, listing, listing, error, database_url)

@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 
-import flows  # noqa: F401  (Prefect environment defaults, before Prefect is imported)
-from digest.settings import BUNDLED_SEEDS_DIR
-from digest.sources.http import Fetcher
-from digest.store import get_engine
-from tests.site import LocalSite
+# Prefect's INFO lines (e.g. "Stopping temporary server") would be written at session end to
+# pytest's capture stream after it is closed; tests read results, not Prefect's log.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import flows  # noqa: E402,F401  (Prefect environment defaults, before Prefect is imported)
+from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
+from digest.sources.http import Fetcher  # noqa: E402
+from digest.store import get_engine  # noqa: E402
+from tests.site import LocalSite  # noqa: E402
 
 SEEDS = BUNDLED_SEEDS_DIR
 KEEP = {"DIGEST_TEST_DATABASE_URL"}

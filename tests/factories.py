@@ -20,7 +20,9 @@ PAPER_PAGE = SAMPLES / "paper_page_2509.24002.html"
 REAL_ITEM: dict[str, Any] = json.loads(API_SAMPLE.read_text())[0]
 
 
-def api_item(number: int, day: date, *, upvotes: int | None = None, title: str | None = None) -> dict[str, Any]:
+def api_item(
+    number: int, day: date, *, upvotes: int | None = None, title: str | None = None
+) -> dict[str, Any]:
     """SYNTHETIC item ``YYMM.NNNNN`` featured on ``day``."""
     item = copy.deepcopy(REAL_ITEM)
     paper_id = f"{day:%y%m}.{day.day:02d}{number:03d}"
@@ -69,7 +71,9 @@ def list_page_html(
         island = f'<div class="SVELTE_HYDRATER contents" data-target="DailyPapers" data-props="{html.escape(text)}">'
     else:
         raw = html.escape(text, quote=False).replace("'", "&#39;")
-        island = f"<div class=\"SVELTE_HYDRATER contents\" data-props='{raw}' data-target=\"DailyPapers\">"
+        island = (
+            f'<div class="SVELTE_HYDRATER contents" data-props=\'{raw}\' data-target="DailyPapers">'
+        )
     cards = "".join(
         f'<article class="relative flex flex-col"><h3><a href="/papers/{i["paper"]["id"]}">'
         f"{html.escape(i['title'])}</a></h3></article>"
@@ -77,7 +81,7 @@ def list_page_html(
     )
     return (
         "<!DOCTYPE html>\n<!-- SYNTHETIC test fixture modelled on the documented markup -->\n"
-        '<html><head><title>Daily Papers - Hugging Face</title></head><body><main>'
+        "<html><head><title>Daily Papers - Hugging Face</title></head><body><main>"
         "<h1>Daily Papers</h1>"
         f'<div class="w-24 whitespace-nowrap text-center text-sm font-semibold">{date_string}</div>'
         f"{island}<section>{cards}</section></div></main></body></html>"

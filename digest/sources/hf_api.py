@@ -39,7 +39,11 @@ class ApiSource:
     def fetch(self, fetcher: Fetcher, period: Period) -> list[RawPage]:
         pages: list[RawPage] = []
         for number in range(MAX_PAGES):
-            params = {_PARAM[period.kind]: period.label, "limit": PAGE_SIZE, "p": number}
+            params: dict[str, str | int] = {
+                _PARAM[period.kind]: period.label,
+                "limit": PAGE_SIZE,
+                "p": number,
+            }
             response = fetcher.get(PATH, params)
             count = _item_count(response)
             pages.append(_page(response, period, number * PAGE_SIZE, count))
@@ -112,4 +116,3 @@ def _page(response: Response, period: Period, offset: int, count: int | None) ->
         rank_offset=offset,
         item_count=count,
     )
-

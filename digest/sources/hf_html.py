@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from bs4 import BeautifulSoup, Tag
+
 from digest.errors import DateMismatchError, ParseError
 from digest.periods import Period
 from digest.records import PaperRecord, Sighting
 from digest.sources import RawPage, file_time, files_in, read_text
-from digest.sources.hf_items import HfItem, HfPaper, HfModel, to_record, validate_json
+from digest.sources.hf_items import (
+    HfItem,
+    HfModel,
+    HfOrganization,
+    HfPaper,
+    to_record,
+    validate_json,
+)
 from digest.sources.http import Fetcher
 
 __all__ = ["HtmlSource"]
@@ -95,8 +103,7 @@ class HtmlSource:
 
 
 def _island(soup: BeautifulSoup, target: str) -> Tag | None:
-    found = soup.find(attrs={"data-target": target})
-    return found if isinstance(found, Tag) else None
+    return soup.select_one(f'[data-target="{target}"]')
 
 
 def _props(island: Tag, where: str, target: str) -> str:
@@ -163,4 +170,3 @@ def _paper_page(page: RawPage, props_text: str) -> PaperRecord:
         organization=props.submitterOrganization,
     )
     return to_record(item, sighting)
-

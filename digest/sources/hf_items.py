@@ -98,7 +98,19 @@ def _parse_error(exc: ValidationError, where: str) -> ParseError:
     field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
     got: Any = first.get("input")
     shown = None if first["type"] == "missing" else repr(got)[:80]
-    return ParseError(where, field.lstrip(".") or "body", first["msg"].lower(), shown)
+    return ParseError(
+        where, field.lstrip(".") or "body", _expected(first["msg"], first["type"]), shown
+    )
+
+
+def _expected(message: str, kind: str) -> str:
+    """Pydantic's message as what was expected: 'Input should be a valid integer' -> 'a valid
+    integer'."""
+    if kind == "missing":
+        return "this field (it is missing)"
+    for prefix in ("Input should be ", "Value error, "):
+        message = message.removeprefix(prefix)
+    return message
 
 
 def to_record(item: HfItem, sighting: Sighting) -> PaperRecord:

@@ -18,8 +18,14 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity import before_sleep_log, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from digest.errors import FetchError, TransientFetchError
 from digest.settings import Settings
@@ -86,14 +92,18 @@ class Fetcher:
         self._retrying = Retrying(
             retry=retry_if_exception_type(TransientFetchError),
             stop=stop_after_attempt(retries + 1),
-            wait=self._wait_for(wait_exponential_jitter(initial=backoff, max=max_wait), max_wait),
+            wait=self._wait_for(
+                wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=backoff), max_wait
+            ),
             sleep=sleep,
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, validators: ValidatorLookup | None = None) -> Fetcher:
+    def from_settings(
+        cls, settings: Settings, validators: ValidatorLookup | None = None
+    ) -> Fetcher:
         return cls(
             settings.hf_base_url,
             user_agent=settings.user_agent,
@@ -167,7 +177,9 @@ def _check(url: str, answer: httpx.Response, previous: Validators | None) -> Res
     return _response(str(answer.url), answer, answer.text, previous)
 
 
-def _response(url: str, answer: httpx.Response, text: str | None, previous: Validators | None) -> Response:
+def _response(
+    url: str, answer: httpx.Response, text: str | None, previous: Validators | None
+) -> Response:
     return Response(
         url=url,
         status=answer.status_code,

@@ -186,17 +186,25 @@ def _make_date(year: int, month: int, day: int, where: str, line: _Line) -> date
     try:
         return date(year, month, day)
     except ValueError as exc:
-        raise ParseError(f"{where}:{line.number}", "date", "a real calendar day", line.text) from exc
+        raise ParseError(
+            f"{where}:{line.number}", "date", "a real calendar day", line.text
+        ) from exc
 
 
-def _record(entry: _Entry, sighting: Sighting, year: int, page_date: date, where: str) -> PaperRecord:
+def _record(
+    entry: _Entry, sighting: Sighting, year: int, page_date: date, where: str
+) -> PaperRecord:
     fields: dict[str, object] = {}
     if entry.meta:
         fields.update(_byline(entry.meta.byline, where))
         match = _date_match(entry.meta.date_line, where)
         explicit = int(match[3]) if match[3] else None
         published = _make_date(
-            explicit or year, _MONTHS.index(match[1]) + 1, int(match[2]), where, entry.meta.date_line
+            explicit or year,
+            _MONTHS.index(match[1]) + 1,
+            int(match[2]),
+            where,
+            entry.meta.date_line,
         )
         if explicit is None and published > page_date:
             raise ParseError(
@@ -212,7 +220,7 @@ def _record(entry: _Entry, sighting: Sighting, year: int, page_date: date, where
         title=clean_text(entry.title.text),
         abstract=clean_text(entry.abstract.text),
         sighting=sighting,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 

@@ -35,7 +35,9 @@ def by_file() -> dict[str, list[PaperRecord]]:
 
 
 @pytest.mark.parametrize("stem", FILES)
-def test_each_file_has_its_documented_entries(by_file: dict[str, list[PaperRecord]], stem: str) -> None:
+def test_each_file_has_its_documented_entries(
+    by_file: dict[str, list[PaperRecord]], stem: str
+) -> None:
     entries, page_date, orgs, with_comments = FILES[stem]
     records = by_file[stem]
     assert len(records) == entries
@@ -55,7 +57,9 @@ def test_all_files_hold_340_entries_and_301_papers(by_file: dict[str, list[Paper
     assert sum(1 for r in records if r.published_on is None) == 36  # 34 without meta + 2 at EOF
 
 
-def test_year_is_inferred_from_the_latest_explicit_year(by_file: dict[str, list[PaperRecord]]) -> None:
+def test_year_is_inferred_from_the_latest_explicit_year(
+    by_file: dict[str, list[PaperRecord]],
+) -> None:
     couch = "When AI Takes the Couch"
     rendered_2026 = next(r for r in by_file["000_6d09fc0bd1ba692f"] if r.title.startswith(couch))
     rendered_2025 = next(r for r in by_file["004_b8f848620a3d5935"] if r.title.startswith(couch))
@@ -67,10 +71,16 @@ def test_year_is_inferred_from_the_latest_explicit_year(by_file: dict[str, list[
         assert all(r.published_on <= page_date for r in records if r.published_on)
 
 
-def test_entries_without_meta_have_no_byline_date_or_comments(by_file: dict[str, list[PaperRecord]]) -> None:
+def test_entries_without_meta_have_no_byline_date_or_comments(
+    by_file: dict[str, list[PaperRecord]],
+) -> None:
     records = by_file["000_6d09fc0bd1ba692f"]
-    bare = next(r for r in records if r.title == "Privileged Information Distillation for Language Models")
-    assert (bare.author_count, bare.organization, bare.published_on, bare.num_comments) == (None,) * 4
+    bare = next(
+        r for r in records if r.title == "Privileged Information Distillation for Language Models"
+    )
+    assert (bare.author_count, bare.organization, bare.published_on, bare.num_comments) == (
+        None,
+    ) * 4
     assert bare.upvotes is None  # the seeds carry no upvotes: unknown, not zero
     assert by_file["002_7649c6a361207e6b"][-1].title == "Agent Learning via Early Experience"
     assert by_file["003_7b01e2259d983354"][-1].title == "Kwai Keye-VL Technical Report"
@@ -88,7 +98,9 @@ def test_bylines_organisations_and_author_counts(by_file: dict[str, list[PaperRe
     assert by_file["000_6d09fc0bd1ba692f"][0].author_count == 1  # "1 authors"
 
 
-def test_tex_unicode_quotes_and_broken_urls_are_kept_verbatim(by_file: dict[str, list[PaperRecord]]) -> None:
+def test_tex_unicode_quotes_and_broken_urls_are_kept_verbatim(
+    by_file: dict[str, list[PaperRecord]],
+) -> None:
     records = [r for rs in by_file.values() for r in rs]
     titles = {r.title for r in records}
     abstracts = " ".join(r.abstract for r in records)

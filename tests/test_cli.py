@@ -1,0 +1,131 @@
+"""The ``digest`` command: output, clean one-line errors, and docs kept honest by tests."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from digest.ingest import ingest_pages, read_pages
+from digest.settings import Settings, load_settings
+from flows.cli import app
+from tests.conftest import SEEDS
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+runner = CliRunner()
+
+
+@pytest.fixture
+def stored() -> None:
+    ingest_pages(read_pages("seeds", SEEDS, None), load_settings().db_url)
+
+
+def test_papers_json_has_one_object_per_stored_paper(stored: None) -> None:
+    result = runner.invoke(app, ["papers", "--json"])
+    assert result.exit_code == 0, result.output
+    papers = json.loads(result.stdout)
+    assert len(papers) == 301
+    first = papers[0]
+    assert {
+        "id",
+        "title",
+        "abstract",
+        "authors",
+        "organization",
+        "published_on",
+        "upvotes",
+        "num_comments",
+        "first_listed_on",
+    } <= set(first)
+    assert first["last_listed_on"] == "2026-04-15"
+    assert all(p["id"].startswith("title:") and p["arxiv_id"] is None for p in papers)
+    assert any(p["organization"] == {"slug": "NJU-LINK", "name": "NJU-LINK Lab"} for p in papers)
+
+
+def test_papers_for_one_day(stored: None) -> None:
+    result = runner.invoke(app, ["papers", "--date", "2026-04-15"])
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 32 and all(line.startswith("2026-04-15") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["papers", "--date", "2026-13-01"], "error: date '2026-13-01': expected YYYY-MM-DD"),
+        (["papers", "--date", "2999-01-01"], "error: date 2999-01-01: is in the future"),
+        (
+            ["ingest", "--source", "arxiv"],
+            "error: source 'arxiv': expected one of seeds, hf-api, hf-html",
+        ),
+        (
+            ["ingest", "--source", "hf-api", "--date", "2026-W60"],
+            "error: week '2026-W60': no such ISO week",
+        ),
+        (
+            ["backfill", "--from", "2026-03-06", "--to", "2026-03-02"],
+            "error: date range 2026-03-06..2026-03-02: the end is before the start",
+        ),
+        (
+            ["backfill", "--from", "2026-03-06", "--to", "2999-03-02"],
+            "error: date 2999-03-02: is in the future",
+        ),
+        (
+            ["backfill", "--from", "2026-03-02", "--to", "2026-03-06", "--source", "nope"],
+            "error: source 'nope'",
+        ),
+    ],
+)
+def test_bad_arguments_give_one_clear_line_and_exit_1(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_HTTP_TIMEOUT", "soon")
+    result = runner.invoke(app, ["papers"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: setting DIGEST_HTTP_TIMEOUT: Input should be a valid number"
+    )
+
+
+def test_a_missing_path_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["ingest", "--source", "seeds", "--path", "nowhere/"])
+    assert result.exit_code == 1
+    assert "error: nowhere: no such file or folder" in result.stderr
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_ingests_the_bundled_seeds_and_says_what_it_stored() -> None:
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "Ingested the seeds: 5 page(s): 301 new, 39 updated, 0 unchanged." in result.stdout
+    assert "holds 301 papers, 340 sightings" in result.stdout
+    assert "2026-04-15" in result.stdout
+
+
+def test_every_command_has_an_example_and_is_in_the_readme() -> None:
+    group = get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert "Example: digest " + name in (command.help or ""), f"{name} has no Example: line"
+        assert re.search(rf"digest {name}\b", README), f"digest {name} is not in the README"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    for name in Settings.model_fields:
+        assert f"`DIGEST_{name.upper()}`" in README, f"DIGEST_{name.upper()} is not in the README"
+
+
+def test_the_readme_gives_exactly_the_two_setup_commands() -> None:
+    commands = re.findall(r"```bash\n(python3 -m venv[^\n]*)\n```", README)
+    assert len(commands) == 2
+    assert commands[0].endswith("digest run") and commands[1].endswith("-m pytest")
+    assert "-c requirements.lock" in commands[0] and "-c requirements.lock" in commands[1]

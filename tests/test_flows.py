@@ -1,0 +1,109 @@
+"""Real Prefect runs (one harness per session): ingest and backfill end to end, then again to
+show nothing changes; failures are retried, recorded and reported, never half-stored."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from digest.errors import ConfigError, PartialFailure
+from digest.models import FetchLog
+from digest.settings import load_settings
+from digest.store import count_rows, get_engine, list_papers
+from flows.backfill import backfill
+from flows.ingest import ingest
+from tests.factories import api_day, json_body
+from tests.site import LocalSite, Reply
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_harness")]
+MONDAY = date(2026, 3, 2)
+
+
+@pytest.fixture
+def hf(site: LocalSite, monkeypatch: pytest.MonkeyPatch) -> LocalSite:
+    """The loopback site as the configured Hugging Face, with no real waiting between retries."""
+    monkeypatch.setenv("DIGEST_HF_BASE_URL", site.url)
+    monkeypatch.setenv("DIGEST_HTTP_BACKOFF", "0")
+    return site
+
+
+def serve_week(site: LocalSite) -> None:
+    """Mon-Fri have 3, 4, 5, 6, 7 papers (etag'd); the weekend is empty."""
+    for offset in range(7):
+        day = MONDAY + timedelta(days=offset)
+        items = api_day(day, 3 + offset) if offset < 5 else []
+        site.route(
+            "/api/daily_papers",
+            Reply(body=json_body(items), headers={"ETag": f'"{day}"'}),
+            date=str(day),
+            limit=100,
+            p=0,
+        )
+
+
+def test_ingest_seeds_then_again_changes_nothing() -> None:
+    first = ingest(source="seeds")
+    assert (first.pages, first.counts.new, first.counts.updated) == (5, 301, 39)
+    again = ingest(source="seeds")
+    assert (again.counts.new, again.counts.updated, again.counts.unchanged) == (0, 0, 340)
+    assert count_rows(get_engine(load_settings().db_url)) == {"papers": 301, "sightings": 340}
+
+
+def test_ingest_one_api_day_then_a_conditional_refetch(hf: LocalSite) -> None:
+    serve_week(hf)
+    first = ingest(source="hf-api", period="2026-03-04")
+    assert first.counts.new == 5
+    again = ingest(source="hf-api", period="2026-03-04")
+    assert again.not_modified == 1 and again.counts.total == 0
+    assert hf.seen[-1].headers.get("If-None-Match") == '"2026-03-04"'
+
+
+def test_backfill_a_week_with_a_flaky_day_then_again(hf: LocalSite) -> None:
+    serve_week(hf)
+    wednesday = str(MONDAY + timedelta(days=2))
+    hf.routes["/api/daily_papers?date=" + wednesday + "&limit=100&p=0"].insert(0, Reply(503))
+    summary = backfill(start=MONDAY, end=MONDAY + timedelta(days=6), source="hf-api", concurrency=3)
+    assert summary.pages == 7 and summary.counts.new == 3 + 4 + 5 + 6 + 7 and not summary.failures
+    engine = get_engine(load_settings().db_url)
+    assert len(list_papers(engine, listed_on=MONDAY + timedelta(days=4))) == 7
+    assert list_papers(engine, listed_on=MONDAY + timedelta(days=5)) == []
+    before = count_rows(engine)
+    again = backfill(start=MONDAY, end=MONDAY + timedelta(days=6), source="hf-api")
+    assert again.counts.new == again.counts.updated == 0 and again.not_modified == 7
+    assert count_rows(engine) == before
+
+
+def test_a_day_that_fails_for_good_is_recorded_and_the_rest_is_stored(hf: LocalSite) -> None:
+    serve_week(hf)
+    hf.route(
+        "/api/daily_papers",
+        Reply(400, '{"error":"Invalid date"}'),
+        date="2026-03-03",
+        limit=100,
+        p=0,
+    )
+    with pytest.raises(PartialFailure, match="1 failed: day/2026-03-03: .*HTTP 400"):
+        backfill(start=MONDAY, end=MONDAY + timedelta(days=2), source="hf-api")
+    engine = get_engine(load_settings().db_url)
+    assert count_rows(engine)["papers"] == 3 + 5
+    with Session(engine) as session:
+        [failed] = session.exec(select(FetchLog).where(FetchLog.status == "failed")).all()
+    assert failed.listing == "day/2026-03-03" and "HTTP 400" in (failed.error or "")
+
+
+def test_a_page_that_does_not_parse_fails_the_run_after_storing_the_others(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "a.json").write_text(json_body(api_day(MONDAY, 2)))
+    (folder / "b.json").write_text('{"not": "a list"}')
+    with pytest.raises(PartialFailure, match="b.json: body: expected a valid array"):
+        ingest(source="hf-api", path=str(folder))
+    assert count_rows(get_engine(load_settings().db_url))["papers"] == 2
+
+
+def test_an_impossible_range_is_refused_before_any_request(hf: LocalSite) -> None:
+    with pytest.raises(ConfigError, match="the end is before the start"):
+        backfill(start=MONDAY, end=MONDAY - timedelta(days=1))
+    assert hf.seen == []
