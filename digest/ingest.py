@@ -94,7 +94,7 @@ def ingest_pages(pages: list[RawPage], database_url: str) -> IngestSummary:
             summary.add(page, store_page(page, parse_page(page), database_url))
         except DigestError as exc:
             record_failure(page.source, page.listing, page.location, exc, database_url)
-            summary.fail(page.location, exc)
+            summary.fail(page.listing or page.location, exc)
     return summary
 
 

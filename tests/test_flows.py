@@ -14,7 +14,7 @@ from digest.settings import load_settings
 from digest.store import count_rows, get_engine, list_papers
 from flows.backfill import backfill
 from flows.ingest import ingest
-from tests.factories import api_day, json_body
+from tests.factories import api_day, json_body, list_page_html
 from tests.site import LocalSite, Reply
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_harness")]
@@ -91,6 +91,26 @@ def test_a_day_that_fails_for_good_is_recorded_and_the_rest_is_stored(hf: LocalS
     with Session(engine) as session:
         [failed] = session.exec(select(FetchLog).where(FetchLog.status == "failed")).all()
     assert failed.listing == "day/2026-03-03" and "HTTP 400" in (failed.error or "")
+
+
+def test_html_backfill_refuses_clamped_days_and_treats_clamped_weekends_as_empty(
+    hf: LocalSite,
+) -> None:
+    friday = MONDAY + timedelta(days=4)
+    page = list_page_html(api_day(friday, 4), str(friday))
+    # The site answers Thursday (no list yet) and the weekend with Friday's page, as HF does.
+    for offset in (3, 4, 5, 6):
+        day = MONDAY + timedelta(days=offset)
+        hf.route(f"/papers/date/{day}", Reply(body=page, content_type="text/html"))
+    with pytest.raises(
+        PartialFailure,
+        match="1 failed: day/2026-03-05: http://.*/papers/date/2026-03-05: dateString: expected the requested period 2026-03-05, got '2026-03-06'",
+    ):
+        backfill(start=MONDAY + timedelta(days=3), end=MONDAY + timedelta(days=6), source="hf-html")
+    engine = get_engine(load_settings().db_url)
+    assert len(list_papers(engine, listed_on=friday)) == 4
+    assert list_papers(engine, listed_on=MONDAY + timedelta(days=3)) == []
+    assert count_rows(engine) == {"papers": 4, "sightings": 4}
 
 
 def test_a_page_that_does_not_parse_fails_the_run_after_storing_the_others(tmp_path) -> None:  # type: ignore[no-untyped-def]

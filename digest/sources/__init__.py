@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from digest.errors import ConfigError, ParseError
 from digest.periods import Period
 from digest.records import PaperRecord
-from digest.sources.http import Fetcher
+from digest.sources.http import Fetcher, Response
 
 __all__ = ["SOURCE_NAMES", "RawPage", "Source", "get_source"]
 
@@ -41,6 +41,44 @@ class RawPage(BaseModel):
     @property
     def not_modified(self) -> bool:
         return self.text is None
+
+    @classmethod
+    def fetched(
+        cls,
+        source: str,
+        response: Response,
+        period: Period,
+        *,
+        rank_offset: int = 0,
+        item_count: int | None = None,
+    ) -> RawPage:
+        """The page an HTTP response carried for ``period`` (a day's listing is dated)."""
+        return cls(
+            source=source,
+            location=response.url,
+            listing=f"{period.kind}/{period.label}",
+            listed_on=period.start if period.kind == "day" else None,
+            period=period,
+            fetched_at=response.fetched_at,
+            text=response.text,
+            etag=response.etag,
+            last_modified=response.last_modified,
+            rank_offset=rank_offset,
+            item_count=item_count,
+        )
+
+    @classmethod
+    def saved(cls, source: str, file: Path, listing: str, period: Period | None) -> RawPage:
+        """A page saved in ``file``; its counters were true when the file was written."""
+        return cls(
+            source=source,
+            location=str(file),
+            listing=listing,
+            listed_on=period.start if period and period.kind == "day" else None,
+            period=period,
+            fetched_at=file_time(file),
+            text=read_text(file),
+        )
 
 
 class Source(Protocol):

@@ -15,7 +15,7 @@ from pydantic import RootModel
 from digest.errors import ParseError
 from digest.periods import Period
 from digest.records import PaperRecord, Sighting
-from digest.sources import RawPage, file_time, files_in, read_text
+from digest.sources import RawPage, files_in
 from digest.sources.hf_items import HfItem, to_record, validate_json
 from digest.sources.http import Fetcher, Response
 
@@ -46,27 +46,19 @@ class ApiSource:
             }
             response = fetcher.get(PATH, params)
             count = _item_count(response)
-            pages.append(_page(response, period, number * PAGE_SIZE, count))
+            offset = number * PAGE_SIZE
+            pages.append(
+                RawPage.fetched(NAME, response, period, rank_offset=offset, item_count=count)
+            )
             if count is None or count < PAGE_SIZE:
                 break
         return pages
 
     def read(self, path: Path, period: Period | None) -> list[RawPage]:
-        pages = []
-        for file in files_in(path, "*.json"):
-            listing = f"{period.kind}/{period.label}" if period else f"file/{file.stem}"
-            pages.append(
-                RawPage(
-                    source=NAME,
-                    location=str(file),
-                    listing=listing,
-                    listed_on=period.start if period and period.kind == "day" else None,
-                    period=period,
-                    fetched_at=file_time(file),
-                    text=read_text(file),
-                )
-            )
-        return pages
+        return [
+            RawPage.saved(NAME, file, _listing(period) if period else f"file/{file.stem}", period)
+            for file in files_in(path, "*.json")
+        ]
 
     def parse(self, page: RawPage) -> list[PaperRecord]:
         if page.text is None:
@@ -102,17 +94,5 @@ def _item_count(response: Response) -> int | None:
     return len(body)
 
 
-def _page(response: Response, period: Period, offset: int, count: int | None) -> RawPage:
-    return RawPage(
-        source=NAME,
-        location=response.url,
-        listing=f"{period.kind}/{period.label}",
-        listed_on=period.start if period.kind == "day" else None,
-        period=period,
-        fetched_at=response.fetched_at,
-        text=response.text,
-        etag=response.etag,
-        last_modified=response.last_modified,
-        rank_offset=offset,
-        item_count=count,
-    )
+def _listing(period: Period) -> str:
+    return f"{period.kind}/{period.label}"

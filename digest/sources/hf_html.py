@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup, Tag
 from digest.errors import DateMismatchError, ParseError
 from digest.periods import Period
 from digest.records import PaperRecord, Sighting
-from digest.sources import RawPage, file_time, files_in, read_text
+from digest.sources import RawPage, files_in
 from digest.sources.hf_items import (
     HfItem,
     HfModel,
@@ -56,33 +56,11 @@ class HtmlSource:
 
     def fetch(self, fetcher: Fetcher, period: Period) -> list[RawPage]:
         response = fetcher.get(_PATHS[period.kind].format(period.label))
-        return [
-            RawPage(
-                source=NAME,
-                location=response.url,
-                listing=f"{period.kind}/{period.label}",
-                listed_on=period.start if period.kind == "day" else None,
-                period=period,
-                fetched_at=response.fetched_at,
-                text=response.text,
-                etag=response.etag,
-                last_modified=response.last_modified,
-            )
-        ]
+        return [RawPage.fetched(NAME, response, period)]
 
     def read(self, path: Path, period: Period | None) -> list[RawPage]:
-        return [
-            RawPage(
-                source=NAME,
-                location=str(file),
-                listing=f"{period.kind}/{period.label}" if period else "",
-                listed_on=period.start if period and period.kind == "day" else None,
-                period=period,
-                fetched_at=file_time(file),
-                text=read_text(file),
-            )
-            for file in files_in(path, "*.html")
-        ]
+        listing = f"{period.kind}/{period.label}" if period else ""  # else: the page's own date
+        return [RawPage.saved(NAME, file, listing, period) for file in files_in(path, "*.html")]
 
     def parse(self, page: RawPage) -> list[PaperRecord]:
         if page.text is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from digest.errors import ConfigError, ParseError
 from digest.periods import Period
 from digest.records import Organization, PaperRecord, Sighting, clean_text
-from digest.sources import RawPage, file_time, files_in, read_text
+from digest.sources import RawPage, files_in
 from digest.sources.http import Fetcher
 
 __all__ = ["SeedSource", "parse_seed_text"]
@@ -71,20 +71,10 @@ class SeedSource:
         raise ConfigError("source seeds reads files only: use --path (default: bundled seeds/)")
 
     def read(self, path: Path, period: Period | None) -> list[RawPage]:
-        pages = []
-        for file in files_in(path, "*.txt"):
-            pages.append(
-                RawPage(
-                    source=NAME,
-                    location=str(file),
-                    listing=f"seed/{file.stem}",
-                    listed_on=None,
-                    period=period,
-                    fetched_at=file_time(file),
-                    text=read_text(file),
-                )
-            )
-        return pages
+        return [
+            RawPage.saved(NAME, file, f"seed/{file.stem}", period)
+            for file in files_in(path, "*.txt")
+        ]
 
     def parse(self, page: RawPage) -> list[PaperRecord]:
         if page.text is None:
