@@ -9,19 +9,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from digest.embeddings import CachedEmbedder, load_embedder
 from digest.errors import ConfigError, DigestError
-from digest.models import Paper
+from digest.models import Cadence, Paper
 from digest.periods import parse_date
 from digest.scoring import PaperIndex, PaperText, Profile
 from digest.scoring import rank as score_rank
 from digest.settings import Settings, load_settings
 from digest.sources import get_source
 from digest.store import get_engine, list_papers
+from digest.subscriptions import (
+    SubscriptionRequest,
+    import_subscribers,
+    list_subscribers,
+    request_from,
+)
+from digest.subscriptions import subscribe as subscribe_request
+from digest.subscriptions import unsubscribe as unsubscribe_address
 from digest.themes import get_theme, load_themes
 
 __all__ = ["app", "reporting_errors"]
@@ -150,14 +159,7 @@ def _profile(
     if theme is None and not (interest and interest.strip()) and not keywords:
         raise ConfigError("give --theme, a non-empty --interest, or at least one --keyword")
     base = get_theme(theme).profile() if theme else Profile()
-    return base.model_copy(
-        update={
-            "text": " ".join(filter(None, [base.text, (interest or "").strip()])),
-            "keywords": (*base.keywords, *keywords),
-            "require": tuple(require),
-            "exclude": tuple(exclude),
-        }
-    )
+    return base.extended(text=interest or "", keywords=keywords, require=require, exclude=exclude)
 
 
 def _embedder(settings: Settings) -> CachedEmbedder | None:
@@ -189,3 +191,103 @@ def _paper_text(paper: Paper) -> PaperText:
         upvotes=paper.upvotes,
         github_stars=paper.github_stars,
     )
+
+
+@app.command()
+def subscribe(
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+    theme: Annotated[list[str] | None, typer.Option(help="A theme id (repeatable).")] = None,
+    interest: Annotated[str | None, typer.Option(help="Free text: what you want to read.")] = None,
+    keyword: Annotated[list[str] | None, typer.Option(help="Soft keyword (repeatable).")] = None,
+    require: Annotated[list[str] | None, typer.Option(help="Must occur (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Must not occur (repeatable).")] = None,
+    author: Annotated[list[str] | None, typer.Option(help="Followed author (repeatable).")] = None,
+    cadence: Annotated[Cadence, typer.Option(help="daily or weekly.")] = Cadence.daily,
+    name: Annotated[str, typer.Option(help="How to greet them.")] = "",
+    timezone: Annotated[str, typer.Option(help="IANA zone for delivery time.")] = "UTC",
+    max_items: Annotated[int, typer.Option(help="Papers per section at most.")] = 10,
+) -> None:
+    """Subscribe an address to themes and/or a personal interest profile (confirmed, since an
+    operator adds them).
+
+    Example: digest subscribe ada@example.org --theme agents --keyword GRPO --exclude survey
+    """
+    with reporting_errors():
+        settings = load_settings()
+        fields = {
+            "email": email,
+            "name": name,
+            "timezone": timezone,
+            "themes": theme or [],
+            "interest": interest or "",
+            "keywords": keyword or [],
+            "require": require or [],
+            "exclude": exclude or [],
+            "authors": author or [],
+            "cadence": cadence,
+            "max_items": max_items,
+        }
+        request = request_from(fields, email)
+        subscriber = subscribe_request(get_engine(settings.db_url), request, load_themes())
+        unmatched = _unmatched_words(settings, request)
+    typer.echo(f"Subscribed {subscriber.email}.")
+    if unmatched:
+        typer.echo(f"note: no stored paper mentions {', '.join(unmatched)} yet", err=True)
+
+
+@app.command()
+def subscribers(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array, one object each.")] = False,
+) -> None:
+    """List subscribers and their subscriptions.
+
+    Example: digest subscribers --json
+    """
+    with reporting_errors():
+        people = list_subscribers(get_engine(load_settings().db_url))
+    if as_json:
+        typer.echo(json.dumps([p.model_dump() for p in people], ensure_ascii=False, indent=1))
+        return
+    for person in people:
+        sections = [s["theme_id"] or "profile" for s in person.subscriptions if s["active"]]
+        typer.echo(f"{person.email:40} {person.status:13} {', '.join(sections) or '-'}")
+    typer.echo(f"{len(people)} subscriber(s)", err=True)
+
+
+@app.command()
+def unsubscribe(
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+    theme: Annotated[str | None, typer.Option(help="Only this theme; default: everything.")] = None,
+) -> None:
+    """Unsubscribe an address from one theme, or from everything.
+
+    Example: digest unsubscribe ada@example.org --theme agents
+    """
+    with reporting_errors():
+        unsubscribe_address(get_engine(load_settings().db_url), email, theme)
+    typer.echo(f"Unsubscribed {email}" + (f" from {theme}." if theme else "."))
+
+
+@app.command(name="import-subscribers")
+def import_subscribers_command(
+    path: Annotated[Path, typer.Argument(help="A YAML list or a CSV file (lists split by ';').")],
+) -> None:
+    """Add many subscribers from a file, all or nothing.
+
+    Example: digest import-subscribers subscribers.yaml
+    """
+    with reporting_errors():
+        count = import_subscribers(get_engine(load_settings().db_url), path, load_themes())
+    typer.echo(f"Imported {count} subscriber(s) from {path}.")
+
+
+def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[str]:
+    """Keywords no stored paper mentions: worth a note, not an error (tomorrow's might)."""
+    words = [*request.keywords, *request.require]
+    if not words:
+        return []
+    papers = list_papers(get_engine(settings.db_url))
+    if not papers:
+        return []
+    index = PaperIndex([_paper_text(p) for p in papers])
+    return [w for w in words if not index.mentions(w).any()]

@@ -8,6 +8,7 @@
     │   └── FetchError               an HTTP request failed for good (names URL and status)
     │       └── TransientFetchError  429, 5xx, timeout, cut-off body: worth retrying later
     ├── StoreError                   the store could not be read or written
+    ├── SubscriptionError            a subscription request is not acceptable (names the field)
     └── PartialFailure               a run finished but some pages or days failed (listed)
 
 Third-party errors (httpx, SQLAlchemy, json, pydantic) are translated where they happen with
@@ -25,6 +26,7 @@ __all__ = [
     "PartialFailure",
     "SourceError",
     "StoreError",
+    "SubscriptionError",
     "TransientFetchError",
 ]
 
@@ -90,6 +92,10 @@ class StoreError(DigestError):
 def _clip(text: str, limit: int = 80) -> str:
     text = text.replace("\n", "\\n")
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+class SubscriptionError(DigestError):
+    """A subscription request is not acceptable: bad address, unknown theme, a duplicate..."""
 
 
 class PartialFailure(DigestError):

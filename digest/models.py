@@ -8,11 +8,22 @@ One ``Paper`` row per paper, keyed by the arXiv id when known, else by a title f
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["FetchLog", "HttpValidator", "Paper", "Sighting", "utcnow"]
+__all__ = [
+    "Cadence",
+    "FetchLog",
+    "HttpValidator",
+    "Paper",
+    "Sighting",
+    "Subscriber",
+    "SubscriberStatus",
+    "Subscription",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -98,3 +109,51 @@ class FetchLog(SQLModel, table=True):
     unchanged: int = 0
     error: str | None = None
     at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
+
+
+class SubscriberStatus(StrEnum):
+    """A subscriber's lifecycle: double opt-in, then confirmed until they leave."""
+
+    unconfirmed = "unconfirmed"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+
+
+class Cadence(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+
+
+class Subscriber(SQLModel, table=True):
+    """A person who receives digests."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320, description="normalised address")
+    name: str = Field(default="", max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    status: SubscriberStatus = Field(default=SubscriberStatus.unconfirmed, max_length=16)
+    created_at: datetime = Field(sa_column=_moment(nullable=False))
+    updated_at: datetime = Field(sa_column=_moment(nullable=False))
+
+
+class Subscription(SQLModel, table=True):
+    """One section of a subscriber's digest: a theme from the catalogue, or a personal profile
+    (free text, soft keywords, hard filters, followed authors, liked/disliked papers)."""
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "theme_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    theme_id: str | None = Field(default=None, max_length=64, description="None: a profile")
+    interest: str = ""
+    keywords: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    require: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    exclude: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    authors: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    liked: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    disliked: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    cadence: Cadence = Field(default=Cadence.daily, max_length=8)
+    max_items: int = Field(default=10, ge=1, le=100)
+    threshold: float = Field(default=0.0, description="minimum score (z units) to be included")
+    active: bool = True
+    created_at: datetime = Field(sa_column=_moment(nullable=False))

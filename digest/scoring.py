@@ -102,6 +102,30 @@ class Profile(BaseModel):
     def query(self) -> str:
         return " ".join([self.name, self.text, *self.keywords, *self.examples]).strip()
 
+    def extended(
+        self,
+        *,
+        text: str = "",
+        keywords: Sequence[str] = (),
+        require: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        authors: Sequence[str] = (),
+        liked: Sequence[str] = (),
+        disliked: Sequence[str] = (),
+    ) -> Profile:
+        """This profile (say, a theme's) with a person's own additions."""
+        return self.model_copy(
+            update={
+                "text": " ".join(filter(None, [self.text, text.strip()])),
+                "keywords": (*self.keywords, *keywords),
+                "require": (*self.require, *require),
+                "exclude": (*self.exclude, *exclude),
+                "authors": (*self.authors, *authors),
+                "liked": (*self.liked, *liked),
+                "disliked": (*self.disliked, *disliked),
+            }
+        )
+
 
 class Weights(BaseModel):
     """Fusion weights, fixed a priori (equal z-score fusion) rather than tuned on test data."""

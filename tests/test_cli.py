@@ -228,3 +228,66 @@ def test_rank_embeds_each_paper_once_and_keeps_the_vectors(clean_environ: Path) 
     assert len(after_second) == 301 + 2  # only the new profile was embedded
     assert all(np.array_equal(after_second[k], v) for k, v in after_first.items())
     assert json.loads(first.stdout)[0]["why"]
+
+
+def test_subscribe_list_and_unsubscribe_from_the_command_line() -> None:
+    added = runner.invoke(
+        app,
+        [
+            "subscribe",
+            "ada@example.org",
+            "--theme",
+            "agents",
+            "--keyword",
+            "GRPO",
+            "--cadence",
+            "weekly",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    assert added.stdout.strip() == "Subscribed ada@example.org."
+    listed = json.loads(runner.invoke(app, ["subscribers", "--json"]).stdout)
+    assert listed[0]["email"] == "ada@example.org" and len(listed[0]["subscriptions"]) == 2
+    assert (
+        runner.invoke(app, ["unsubscribe", "ada@example.org", "--theme", "agents"]).exit_code == 0
+    )
+    plain = runner.invoke(app, ["subscribers"]).stdout
+    assert plain.split() == ["ada@example.org", "confirmed", "profile"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["subscribe", "nobody", "--theme", "agents"],
+            "error: nobody: email: 'nobody' is not an email address",
+        ),
+        (
+            ["subscribe", "ada@example.org", "--theme", "astrology"],
+            "error: ada@example.org: theme 'astrology' is not in the catalogue",
+        ),
+        (
+            ["subscribe", "ada@example.org", "--interest", " "],
+            "error: ada@example.org: give a theme, an interest or a keyword",
+        ),
+        (["unsubscribe", "ghost@example.org"], "error: ghost@example.org: no such subscriber"),
+        (["import-subscribers", "missing.csv"], "error: missing.csv: cannot read"),
+    ],
+)
+def test_subscription_mistakes_are_one_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message) and "Traceback" not in result.output
+
+
+def test_a_keyword_no_stored_paper_mentions_gets_a_note(stored: None) -> None:
+    result = runner.invoke(app, ["subscribe", "ada@example.org", "--keyword", "zyxwvut"])
+    assert result.exit_code == 0
+    assert "note: no stored paper mentions zyxwvut yet" in result.stderr
+
+
+def test_import_subscribers_from_a_file(tmp_path: Path) -> None:
+    sheet = tmp_path / "people.csv"
+    sheet.write_text("email,themes\na@example.org,agents\nb@example.org,speech-audio\n")
+    result = runner.invoke(app, ["import-subscribers", str(sheet)])
+    assert result.exit_code == 0 and "Imported 2 subscriber(s)" in result.stdout

@@ -51,7 +51,7 @@ def test_the_schema_comes_from_migrations_and_matches_the_models(engine: Engine)
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
         version = connection.execute(text("select version_num from alembic_version")).scalar()
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"
 
 
 def test_seeds_store_301_papers_and_340_sightings(database_url: str, engine: Engine) -> None:
