@@ -31,7 +31,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.embeddings import load_embedder  # noqa: E402
-from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors, score_matrix  # noqa: E402
+from digest.scoring import (  # noqa: E402
+    PaperIndex,
+    PaperText,
+    Profile,
+    profile_vectors,
+    score_matrix,
+)
 
 CACHE = Path(__file__).resolve().parent / "out"
 
@@ -134,6 +140,7 @@ def topic_set(papers, profiles, qrels, embedder, pool: str) -> dict[str, list[fl
             order = [keys[i] for i in np.lexsort((keys, -scores)) if keep[i]]
             results[method].append(
                 (
+                    profile["id"],
                     ndcg10(order, judged),
                     len(set(order[:10]) & judged) / 10,
                     average_precision(order, judged),
@@ -202,24 +209,28 @@ def main() -> None:
     papers, profiles, qrels = load(args.data)
     embedder = load_embedder()
     print(f"semantic model: {'all-MiniLM-L6-v2' if embedder else 'not installed (lexical only)'}")
+    dev = {p["id"] for i, p in enumerate(profiles) if i % 2 == 0}
     table: dict[str, dict[str, str]] = defaultdict(dict)
     for pool in ("main", "hf"):
         for method, rows in topic_set(papers, profiles, qrels, embedder, pool).items():
-            n, p, m = (float(np.mean([r[i] for r in rows])) for i in range(3))
-            table[method][pool] = f"{n:.3f} / {p:.3f} / {m:.3f}"
-            table[method][pool + "-profiles"] = str(len(rows))
+            groups = {pool: rows}
+            if pool == "main":
+                groups = {
+                    "main-dev": [r for r in rows if r[0] in dev],
+                    "main-test": [r for r in rows if r[0] not in dev],
+                }
+            for name, group in groups.items():
+                n, p, m = (float(np.mean([r[i] for r in group])) for i in (1, 2, 3))
+                table[method][name] = f"{n:.3f} / {p:.3f} / {m:.3f}"
     for method, loss in expertise_set(args.data, embedder).items():
         table[method]["expertise"] = f"{loss:.3f}"
-    print(
-        f"\n{'method':30} {'main: nDCG@10 / P@10 / MAP':28} {'hf: nDCG@10 / P@10 / MAP':28} expertise pair-loss"
-    )
+    columns = ("main-dev", "main-test", "hf", "expertise")
+    print(f"\n{'method':32}" + "".join(f"{c:26}" for c in columns))
+    print(f"{'':32}" + "nDCG@10 / P@10 / MAP      " * 3 + "pair-loss")
     for method, row in table.items():
-        print(
-            f"{method:30} {row.get('main', '-'):28} {row.get('hf', '-'):28} {row.get('expertise', '-')}"
-        )
-    print(
-        "\n(main: 19 profiles, hf: profiles with >= 15 relevant papers; lower pair-loss is better)"
-    )
+        print(f"{method:32}" + "".join(f"{row.get(c, '-'):26}" for c in columns))
+    print("\nmain-dev: the even-numbered profiles, used to choose between design candidates;")
+    print("main-test, hf and expertise are held out. hf: profiles with >= 15 relevant papers.")
 
 
 if __name__ == "__main__":
