@@ -37,6 +37,7 @@ __all__ = [
     "Profile",
     "ScoredPaper",
     "Weights",
+    "explain",
     "profile_vectors",
     "rank",
     "score_matrix",

@@ -1,0 +1,166 @@
+"""Digest assembly, pure: which papers one subscriber gets for one period, in which section.
+
+A paper is a candidate only when it was first listed inside the period (so a backfill of old
+days never floods anyone) and was never sent to this subscriber. Each candidate goes to the
+section where it scores best among those it clears the threshold of and that still have room;
+so a paper appears once, in its best section, and a full section passes the rest on. A digest
+with nothing in it says why, so the sender can record it as skipped instead of sending it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from digest.periods import Period
+from digest.records import Organization
+from digest.scoring import Matrix, PaperIndex, PaperText, Profile, explain, score_matrix
+
+__all__ = ["Digest", "DigestPaper", "Section", "SectionSpec", "build_digest"]
+
+
+class DigestPaper(BaseModel):
+    """A paper as a digest shows it; ``score`` and ``why`` are filled in by assembly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    arxiv_id: str | None = None
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    author_count: int | None = None
+    organization: Organization | None = None
+    ai_summary: str | None = None
+    ai_keywords: tuple[str, ...] = ()
+    upvotes: int | None = None
+    num_comments: int | None = None
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    first_listed_on: date
+    score: float = 0.0
+    why: str = ""
+
+    @property
+    def text(self) -> PaperText:
+        return PaperText(
+            key=self.key,
+            title=self.title,
+            abstract=self.abstract,
+            keywords=self.ai_keywords,
+            authors=self.authors,
+            upvotes=self.upvotes,
+            github_stars=self.github_stars,
+        )
+
+
+class SectionSpec(BaseModel):
+    """One subscription as assembly needs it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    theme_id: str | None
+    profile: Profile
+    max_items: int = Field(10, ge=1)
+    threshold: float = 0.0
+
+
+class Section(BaseModel):
+    title: str
+    theme_id: str | None
+    papers: list[DigestPaper]
+
+
+class Digest(BaseModel):
+    """One subscriber's issue for one period. Empty when ``skip_reason`` is set."""
+
+    email: str
+    period: Period
+    sections: list[Section]
+    candidates: int = Field(description="papers new in the period and not sent before")
+    skip_reason: str | None = None
+
+    @property
+    def paper_keys(self) -> list[str]:
+        return [paper.key for section in self.sections for paper in section.papers]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.paper_keys
+
+
+def build_digest(
+    email: str,
+    period: Period,
+    specs: Sequence[SectionSpec],
+    papers: Sequence[DigestPaper],
+    already_sent: Collection[str] = (),
+    *,
+    embeddings: Matrix | None = None,
+    vectors: Matrix | None = None,
+) -> Digest:
+    """Assemble ``email``'s digest for ``period`` from ``papers``.
+
+    ``embeddings`` (one row per paper in ``papers``) and ``vectors`` (one row per spec) turn on
+    the semantic half of scoring; without them scoring is lexical.
+    """
+    wanted = [
+        i
+        for i, p in enumerate(papers)
+        if period.contains(p.first_listed_on) and p.key not in already_sent
+    ]
+    if not wanted:
+        return Digest(
+            email=email,
+            period=period,
+            sections=[],
+            candidates=0,
+            skip_reason=f"no new papers from {period.start} to {period.end}",
+        )
+    pool = [papers[i] for i in wanted]
+    index = PaperIndex(
+        [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
+    )
+    scores = score_matrix(index, [s.profile for s in specs], vectors)
+    placed = _place(scores, specs)
+    sections = [
+        Section(
+            title=spec.title,
+            theme_id=spec.theme_id,
+            papers=[
+                pool[i].model_copy(
+                    update={
+                        "score": round(float(scores[row, i]), 4),
+                        "why": explain(spec.profile, index, i),
+                    }
+                )
+                for i in placed[row]
+            ],
+        )
+        for row, spec in enumerate(specs)
+    ]
+    sections = [s for s in sections if s.papers]
+    reason = None if sections else "no new paper scored above the thresholds"
+    return Digest(
+        email=email, period=period, sections=sections, candidates=len(pool), skip_reason=reason
+    )
+
+
+def _place(scores: Matrix, specs: Sequence[SectionSpec]) -> list[list[int]]:
+    """Greedy by score: each paper to its best section that it clears and that has room."""
+    thresholds = np.array([s.threshold for s in specs], dtype=np.float32)[:, None]
+    rows, cols = np.nonzero(np.isfinite(scores) & (scores >= thresholds))
+    order = np.argsort(-scores[rows, cols], kind="stable")
+    placed: list[list[int]] = [[] for _ in specs]
+    used: set[int] = set()
+    for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if col in used or len(placed[row]) >= specs[row].max_items:
+            continue
+        placed[row].append(col)
+        used.add(col)
+    return placed
