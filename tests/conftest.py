@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 # Prefect's INFO lines (e.g. "Stopping temporary server") would be written at session end to
 # pytest's capture stream after it is closed; tests read results, not Prefect's log.
@@ -21,6 +22,11 @@ from digest.store import get_engine  # noqa: E402
 from tests.site import LocalSite  # noqa: E402
 
 SEEDS = BUNDLED_SEEDS_DIR
+
+# In CI the same examples run every time, so a red run is reproducible and not luck.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 KEEP = {"DIGEST_TEST_DATABASE_URL"}
 
 
