@@ -20,7 +20,17 @@ from digest.sources import RawPage, get_source
 from digest.sources.http import Fetcher
 from digest.store import UpsertCounts, get_engine, log_failure, save_page, validator_lookup
 
-__all__ = ["IngestSummary", "fetch_pages", "ingest_pages", "parse_page", "read_pages", "store_page"]
+__all__ = [
+    "IngestSummary",
+    "fetch_pages",
+    "ingest_pages",
+    "parse_page",
+    "read_pages",
+    "record_failure",
+    "release_fetchers",
+    "shared_fetcher",
+    "store_page",
+]
 
 log = logging.getLogger("digest.ingest")
 

@@ -115,16 +115,26 @@ def _guard(action: Callable[[], T], url: str, doing: str) -> T:
     try:
         return action()
     except SQLAlchemyError as exc:
-        safe = make_url(url).render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StoreError(f"database {safe}: {doing} failed: {reason}") from exc
+        raise _store_error(exc, url, doing) from exc
+
+
+def _store_error(exc: SQLAlchemyError, url: str, doing: str) -> StoreError:
+    """A one-line error naming the database (password hidden), what failed and why."""
+    safe = make_url(url).render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return StoreError(f"database {safe}: {doing} failed: {reason}")
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on any error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+def session_scope(engine: Engine, doing: str = "writing") -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error; database errors come
+    out as ``StoreError`` (caused by the original, so callers can still tell a unique-key
+    race)."""
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except SQLAlchemyError as exc:
+        raise _store_error(exc, str(engine.url), doing) from exc
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -135,10 +145,9 @@ def save_page(engine: Engine, page: RawPage, records: list[PaperRecord]) -> Upse
 
     A unique-key race with a concurrent writer (PostgreSQL) rolls back and tries again.
     """
-    url = str(engine.url)
     for attempt in range(3):
         try:
-            return _guard(lambda: _save_page_once(engine, page, records), url, "saving a page")
+            return _save_page_once(engine, page, records)
         except StoreError as exc:
             if not isinstance(exc.__cause__, IntegrityError) or attempt == 2:
                 raise
@@ -147,7 +156,7 @@ def save_page(engine: Engine, page: RawPage, records: list[PaperRecord]) -> Upse
 
 
 def _save_page_once(engine: Engine, page: RawPage, records: list[PaperRecord]) -> UpsertCounts:
-    with session_scope(engine) as session:
+    with session_scope(engine, "saving a page") as session:
         counts = upsert_papers(records, session=session)
         if page.etag or page.last_modified:
             _remember_validators(session, page)

@@ -173,3 +173,13 @@ def test_a_subscription_becomes_its_scoring_profile(engine: Engine) -> None:
     assert personal.text == "browser agents" and personal.keywords == ("web agent",)
     assert personal.require == ("agent",) and personal.authors == ("Ada Lovelace",)
     assert personal_row.cadence == Cadence.daily
+
+
+def test_a_database_failure_while_subscribing_is_a_store_error(engine: Engine) -> None:
+    from digest.errors import StoreError
+
+    subscribe(engine, ask(themes=["agents"]), THEMES)
+    with Session(engine) as session, session.begin():  # break the schema under the store's feet
+        session.connection().exec_driver_sql("DROP TABLE subscription")
+    with pytest.raises(StoreError, match=r"database .*: writing failed: .*subscription"):
+        subscribe(engine, ask(themes=["speech-audio"]), THEMES)
