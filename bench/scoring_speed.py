@@ -104,7 +104,7 @@ def main() -> None:
     records = [
         r for page in read_pages("seeds", BUNDLED_SEEDS_DIR, None) for r in seeds.parse(page)
     ]
-    corpus = list({r.title_key: PaperText.of(r) for r in records}.values())
+    corpus = list({r.title_key: PaperText.of(r, r.title_key) for r in records}.values())
     papers = rng.sample(corpus, args.papers)
     vectors_rng = np.random.default_rng(7)
     paper_vectors = vectors_rng.standard_normal((len(papers), 384)).astype(np.float32)

@@ -47,15 +47,7 @@ class DigestPaper(BaseModel):
 
     @property
     def text(self) -> PaperText:
-        return PaperText(
-            key=self.key,
-            title=self.title,
-            abstract=self.abstract,
-            keywords=self.ai_keywords,
-            authors=self.authors,
-            upvotes=self.upvotes,
-            github_stars=self.github_stars,
-        )
+        return PaperText.of(self, self.key)
 
 
 class SectionSpec(BaseModel):

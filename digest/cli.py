@@ -175,22 +175,12 @@ def _candidates(source: str) -> list[PaperText]:
         records = [
             r for page in seeds.read(load_settings().seeds_dir, None) for r in seeds.parse(page)
         ]
-        return list({r.title_key: PaperText.of(r) for r in records}.values())
+        return list(
+            {r.title_key: PaperText.of(r, r.paper_id or r.title_key) for r in records}.values()
+        )
     if source == "store":
-        return [_paper_text(p) for p in list_papers(get_engine(load_settings().db_url))]
+        return [PaperText.of(p, p.key) for p in list_papers(get_engine(load_settings().db_url))]
     raise ConfigError(f"source {source!r}: expected seeds or store")
-
-
-def _paper_text(paper: Paper) -> PaperText:
-    return PaperText(
-        key=paper.key,
-        title=paper.title,
-        abstract=paper.abstract,
-        keywords=tuple(paper.ai_keywords),
-        authors=tuple(paper.authors),
-        upvotes=paper.upvotes,
-        github_stars=paper.github_stars,
-    )
 
 
 @app.command()
@@ -289,5 +279,5 @@ def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[s
     papers = list_papers(get_engine(settings.db_url))
     if not papers:
         return []
-    index = PaperIndex([_paper_text(p) for p in papers])
+    index = PaperIndex([PaperText.of(p, p.key) for p in papers])
     return [w for w in words if not index.mentions(w).any()]

@@ -28,8 +28,6 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 
-from digest.records import PaperRecord
-
 __all__ = [
     "Embedder",
     "PaperIndex",
@@ -54,6 +52,23 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> Matrix: ...
 
 
+class HasText(Protocol):
+    """Anything paper-shaped: a ``PaperRecord``, a stored ``Paper``, a ``DigestPaper``."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def ai_keywords(self) -> Sequence[str]: ...
+    @property
+    def authors(self) -> Sequence[str]: ...
+    @property
+    def upvotes(self) -> int | None: ...
+    @property
+    def github_stars(self) -> int | None: ...
+
+
 class PaperText(BaseModel):
     """What the scorer needs of a paper."""
 
@@ -72,15 +87,16 @@ class PaperText(BaseModel):
         return " ".join([self.title, self.abstract, *self.keywords])
 
     @classmethod
-    def of(cls, record: PaperRecord) -> PaperText:
+    def of(cls, paper: HasText, key: str) -> PaperText:
+        """The scorer's view of a record, a stored paper or a digest paper."""
         return cls(
-            key=record.paper_id or record.title_key,
-            title=record.title,
-            abstract=record.abstract,
-            keywords=record.ai_keywords,
-            authors=record.authors,
-            upvotes=record.upvotes,
-            github_stars=record.github_stars,
+            key=key,
+            title=paper.title,
+            abstract=paper.abstract,
+            keywords=tuple(paper.ai_keywords),
+            authors=tuple(paper.authors),
+            upvotes=paper.upvotes,
+            github_stars=paper.github_stars,
         )
 
 

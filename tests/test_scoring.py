@@ -17,7 +17,7 @@ from digest.themes import get_theme, load_themes
 from tests.conftest import SEEDS
 
 RECORDS = [r for page in read_pages("seeds", SEEDS, None) for r in get_source("seeds").parse(page)]
-SEED_PAPERS = list({r.title_key: PaperText.of(r) for r in RECORDS}.values())
+SEED_PAPERS = list({r.title_key: PaperText.of(r, r.title_key) for r in RECORDS}.values())
 
 
 class HashedWords:
