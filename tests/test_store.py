@@ -212,3 +212,34 @@ def test_a_record_is_a_frozen_typed_value() -> None:
         )
         != record
     )
+
+
+def test_concurrent_writers_of_the_same_page_end_with_one_row_per_paper(
+    database_url: str, engine: Engine
+) -> None:
+    import threading
+
+    from tests.factories import api_day
+
+    day = date(2026, 3, 6)
+    page = api_page(api_day(day, 20), day, datetime(2026, 3, 6, 9, tzinfo=UTC))
+    records = get_source("hf-api").parse(page)
+    start = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def write() -> None:
+        start.wait()
+        try:
+            outcomes.append(save_page(engine, page, records))
+        except Exception as exc:  # collected, then asserted on below
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    assert sum(o.new for o in outcomes) == 20  # type: ignore[attr-defined]
+    papers, sightings = snapshot(engine)
+    assert len(papers) == 20 and len(sightings) == 20
