@@ -165,7 +165,8 @@ def expertise_set(data: Path, embedder) -> dict[str, float]:
     ]
     vectors = embed(embedder, [d.text for d in docs], "expertise") if embedder else None
     index = PaperIndex(docs, vectors)  # one corpus, so BM25's IDF means something
-    losses: dict[str, list[float]] = defaultdict(list)
+    # (cost, weight) summed over every researcher's pairs: the data set's loss is a micro-average
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for person in people:
         rated = [index.keys[r["paper_id"]] for r in person["rated"]]
         own = [k for k in person["profile_paper_ids"] if k in index.keys]
@@ -178,11 +179,15 @@ def expertise_set(data: Path, embedder) -> dict[str, float]:
             scores["hybrid (ours)"] = score_matrix(index, [profile], unit)[0]
         truth = [r["expertise"] for r in person["rated"]]
         for method, values in scores.items():
-            losses[method].append(pair_loss(values[rated], truth))
-    return {method: float(np.mean(v)) for method, v in losses.items()}
+            cost, weight = pair_cost(values[rated], truth)
+            totals[method][0] += cost
+            totals[method][1] += weight
+    return {method: cost / weight for method, (cost, weight) in totals.items()}
 
 
-def pair_loss(scores, truth) -> float:
+def pair_cost(scores, truth) -> tuple[float, float]:
+    """Weighted pairwise cost and weight: a pair ordered against the ratings costs |Δ|, a tie
+    half of it; pairs with equal ratings are skipped."""
     cost = weight = 0.0
     for i in range(len(truth)):
         for j in range(i + 1, len(truth)):
@@ -195,7 +200,7 @@ def pair_loss(scores, truth) -> float:
                 cost += delta / 2
             elif (s > 0) != (truth[i] > truth[j]):
                 cost += delta
-    return cost / weight if weight else 0.0
+    return cost, weight
 
 
 def main() -> None:
