@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from digest.errors import ConfigError
@@ -39,8 +39,13 @@ class Settings(BaseSettings):
     http_max_wait: float = Field(120.0, ge=0, description="Longest single wait (caps Retry-After).")
     http_concurrency: int = Field(4, ge=1, le=32, description="Parallel requests in a backfill.")
     semantic: bool = Field(True, description="Use sentence embeddings in scoring when installed.")
+    public_url: str = Field("http://localhost:8000", description="Where the web app is reached.")
+    sender: str = Field("Papers Digest <digest@localhost>", description="From: of every email.")
+    secret_key: SecretStr = Field(
+        SecretStr("dev-only-change-me"), description="Signs links in emails (HMAC)."
+    )
 
-    @field_validator("hf_base_url")
+    @field_validator("hf_base_url", "public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -1,0 +1,183 @@
+"""Rendering, judged by structure (BeautifulSoup), not snapshots: cards and links, the footer,
+inlined CSS, hostile text escaped and intact, headers that cannot be forged."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from bs4 import BeautifulSoup
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from digest.assemble import Digest, DigestPaper, Section, build_digest
+from digest.periods import Period
+from digest.render import Renderer
+from tests.test_assemble import NEWEST, PAPERS, spec
+
+RENDERER = Renderer(
+    public_url="https://digest.example.org",
+    hf_url="https://huggingface.co",
+    sender="Papers Digest <digest@example.org>",
+    secret_key="test-key",
+)
+HOSTILE = (
+    'Attack <script>alert(1)</script> {{ 7*7 }} "quoted" \\% x^2 مرحبا\r\nBcc: victim@example.org'
+)
+
+
+def digest_of(*papers: DigestPaper, email: str = "ada@example.org") -> Digest:
+    return Digest(
+        email=email,
+        period=Period.day(date(2026, 3, 6)),
+        sections=[Section(title="Agents", theme_id="agents", papers=list(papers))],
+        candidates=len(papers),
+    )
+
+
+def paper(**fields: object) -> DigestPaper:
+    base = {
+        "key": "2602.23229",
+        "arxiv_id": "2602.23229",
+        "title": "Large Multimodal Models as General In-Context Classifiers",
+        "abstract": "Which multimodal model should we use? More text.",
+        "authors": ("Marco Garosi", "Matteo Farina", "Alessandro Conti", "Massimiliano Mancini"),
+        "upvotes": 10,
+        "num_comments": 1,
+        "github_repo": "https://github.com/marco-garosi/CIRCLE",
+        "github_stars": 9,
+        "first_listed_on": date(2026, 3, 6),
+        "score": 2.5,
+        "why": "matches: in-context learning",
+    }
+    return DigestPaper(**{**base, **fields})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def seeds_email():  # type: ignore[no-untyped-def]
+    digest = build_digest(
+        "ada@example.org",
+        NEWEST,
+        [spec("llm-reasoning-rl", max_items=3), spec("safety-alignment", max_items=2)],
+        PAPERS,
+    )
+    return digest, RENDERER.render(digest)
+
+
+def test_one_card_per_paper_in_its_section_with_title_link_and_reason(seeds_email) -> None:  # type: ignore[no-untyped-def]
+    digest, email = seeds_email
+    soup = BeautifulSoup(email.html, "lxml")
+    cards = soup.select("td.card")
+    assert len(cards) == len(digest.paper_keys) == 5
+    assert [td.get_text(strip=True) for td in soup.select("td.section-title")] == [
+        s.title for s in digest.sections
+    ]
+    papers = [p for section in digest.sections for p in section.papers]
+    for card, paper in zip(cards, papers, strict=True):
+        title = card.select_one("a.title")
+        assert title is not None and title.get_text() == paper.title
+        assert title["href"].startswith("https://huggingface.co/papers")
+        assert card.select_one("p.why").get_text().startswith("Why: matches: ")
+    assert soup.title.get_text() == email.subject
+
+
+def test_footer_has_unsubscribe_preferences_view_in_browser_and_why(seeds_email) -> None:  # type: ignore[no-untyped-def]
+    _, email = seeds_email
+    footer = BeautifulSoup(email.html, "lxml").select_one("td.footer")
+    links = {a.get_text(): a["href"] for a in footer.select("a")}
+    assert links["Unsubscribe"].startswith("https://digest.example.org/unsubscribe/")
+    assert links["Manage preferences"].startswith("https://digest.example.org/preferences/")
+    assert links["View in browser"].startswith("https://digest.example.org/archive/2026-04-15-")
+    assert (
+        "because you subscribed to LLM reasoning & RL, Safety & alignment as ada@example.org"
+        in footer.get_text()
+    )
+
+
+def test_css_is_inlined_and_only_dark_mode_rules_stay_in_a_style_tag(seeds_email) -> None:  # type: ignore[no-untyped-def]
+    _, email = seeds_email
+    soup = BeautifulSoup(email.html, "lxml")
+    assert all("padding: 12px 24px" in td["style"] for td in soup.select("td.card"))
+    assert "max-width: 640px" in soup.select_one("table.wrap")["style"]
+    styles = " ".join(tag.get_text() for tag in soup.select("style"))
+    assert "prefers-color-scheme: dark" in styles and ".card {" not in styles.replace(".card,", "")
+    assert len(email.html.encode()) < 100_000
+    assert "<!--{%" not in email.html and "{{" not in email.html
+
+
+def test_hostile_text_is_escaped_in_html_intact_in_text_and_flat_in_the_subject() -> None:
+    email = RENDERER.render(digest_of(paper(title=HOSTILE, why="matches: <b>bold</b>")))
+    soup = BeautifulSoup(email.html, "lxml")
+    assert soup.select("script") == []
+    title = soup.select_one("a.title").get_text()
+    assert "<script>alert(1)</script>" in title and "{{ 7*7 }}" in title and "49" not in title
+    assert '"quoted"' in title and "\\%" in title and "مرحبا" in title
+    assert soup.select_one("p.why").get_text() == "Why: matches: <b>bold</b>"
+    assert "<script>alert(1)</script> {{ 7*7 }}" in email.text
+    assert "\r" not in email.subject and "\n" not in email.subject
+    assert "Attack <script>alert(1)</script> {{ 7*7 }}" in email.subject
+    assert all("\n" not in v and "\r" not in v for v in email.headers.values())
+
+
+def test_list_headers_and_a_stable_message_id() -> None:
+    one = RENDERER.render(digest_of(paper()))
+    again = RENDERER.render(digest_of(paper(upvotes=99)))
+    other = RENDERER.render(digest_of(paper(), email="bob@example.org"))
+    assert one.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https, mailto = one.headers["List-Unsubscribe"].split(", ")
+    assert https.startswith("<https://digest.example.org/unsubscribe/") and mailto.startswith(
+        "<mailto:unsubscribe@example.org?subject=unsubscribe%20"
+    )
+    assert one.headers["List-Id"] == "Papers Digest <digest.example.org>"
+    assert one.headers["Message-ID"] == again.headers["Message-ID"] != other.headers["Message-ID"]
+    assert one.headers["To"] == "ada@example.org"
+
+
+def test_personal_links_carry_signed_purpose_scoped_tokens() -> None:
+    email = RENDERER.render(digest_of(paper()))
+    token = email.headers["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
+    signer = URLSafeSerializer("test-key")
+    assert signer.loads(token, salt="unsubscribe") == {
+        "email": "ada@example.org",
+        "purpose": "unsubscribe",
+    }
+    with pytest.raises(BadSignature):
+        signer.loads(token, salt="preferences")  # another purpose
+    with pytest.raises(BadSignature):
+        URLSafeSerializer("other-key").loads(token, salt="unsubscribe")
+    with pytest.raises(BadSignature):
+        signer.loads(
+            token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], salt="unsubscribe"
+        )
+
+
+def test_the_text_part_has_the_same_papers_and_links() -> None:
+    email = RENDERER.render(
+        digest_of(
+            paper(),
+            paper(key="2601.00001", arxiv_id="2601.00001", title="Second paper", github_repo=None),
+        )
+    )
+    for expected in (
+        "Large Multimodal Models as General In-Context Classifiers",
+        "Second paper",
+        "https://huggingface.co/papers/2602.23229",
+        "https://arxiv.org/abs/2602.23229",
+        "https://arxiv.org/pdf/2601.00001",
+        "Code: https://github.com/marco-garosi/CIRCLE",
+        "Unsubscribe: https://digest.example.org/unsubscribe/",
+        "10 upvotes · 1 comments · 9 GitHub stars",
+    ):
+        assert expected in email.text
+    assert "Marco Garosi, Matteo Farina, Alessandro Conti et al." in email.text
+
+
+def test_an_empty_digest_is_never_rendered() -> None:
+    empty = Digest(
+        email="ada@example.org",
+        period=Period.day(date(2026, 3, 6)),
+        sections=[],
+        candidates=0,
+        skip_reason="no new papers",
+    )
+    with pytest.raises(ValueError, match="an empty digest is not rendered"):
+        RENDERER.render(empty)
