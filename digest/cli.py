@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
+from digest.compose import compose_digest
 from digest.embeddings import CachedEmbedder, load_embedder
 from digest.errors import ConfigError, DigestError
 from digest.models import Cadence, Paper
 from digest.periods import parse_date
+from digest.render import Renderer
 from digest.scoring import PaperIndex, PaperText, Profile
 from digest.scoring import rank as score_rank
 from digest.settings import Settings, load_settings
@@ -281,3 +283,43 @@ def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[s
         return []
     index = PaperIndex([PaperText.of(p, p.key) for p in papers])
     return [w for w in words if not index.mentions(w).any()]
+
+
+@app.command()
+def preview(
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+    date: Annotated[
+        str | None, typer.Option(help="Digest day (default: the newest listing in the store).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the .html, .txt and .eml files.")] = Path(
+        "preview"
+    ),
+) -> None:
+    """Write one subscriber's digest to files without sending it or marking anything sent.
+
+    Example: digest preview ada@example.org --out preview/
+    """
+    with reporting_errors():
+        settings = load_settings()
+        day = parse_date(date) if date else None
+        digest = compose_digest(
+            get_engine(settings.db_url), email, day, load_themes(), lambda: _embedder(settings)
+        )
+        if digest.is_empty:
+            typer.echo(f"Nothing to preview for {digest.email}: {digest.skip_reason}.")
+            return
+        rendered = Renderer(
+            public_url=settings.public_url,
+            hf_url=settings.hf_base_url,
+            sender=settings.sender,
+            secret_key=settings.secret_key.get_secret_value(),
+        ).render(digest)
+        out.mkdir(parents=True, exist_ok=True)
+        name = digest.email.replace("@", "_at_")
+        (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")
+        (out / f"{name}.txt").write_text(rendered.text, encoding="utf-8")
+        (out / f"{name}.eml").write_bytes(bytes(rendered.message()))
+    count = len(digest.paper_keys)
+    typer.echo(
+        f"{count} paper(s) in {len(digest.sections)} section(s): {out / name}.html, .txt, .eml"
+    )

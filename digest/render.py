@@ -13,7 +13,8 @@ import hashlib
 import re
 from collections.abc import Callable
 from email.headerregistry import Address
-from email.utils import parseaddr
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
 from pathlib import Path
 
 import css_inline
@@ -40,6 +41,17 @@ class RenderedEmail(BaseModel):
     html: str
     text: str
     headers: dict[str, str]
+
+    def message(self) -> EmailMessage:
+        """A MIME multipart/alternative message: the text part first, then the HTML."""
+        message = EmailMessage()
+        for name, value in self.headers.items():
+            message[name] = value
+        message["Subject"] = self.subject
+        message["Date"] = formatdate(usegmt=True)
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
 
 
 class Links:

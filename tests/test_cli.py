@@ -291,3 +291,63 @@ def test_import_subscribers_from_a_file(tmp_path: Path) -> None:
     sheet.write_text("email,themes\na@example.org,agents\nb@example.org,speech-audio\n")
     result = runner.invoke(app, ["import-subscribers", str(sheet)])
     assert result.exit_code == 0 and "Imported 2 subscriber(s)" in result.stdout
+
+
+@pytest.mark.usefixtures("lexical")
+def test_preview_writes_html_text_and_eml_and_sends_nothing(stored: None, tmp_path: Path) -> None:
+    import email
+    from email import policy
+
+    from bs4 import BeautifulSoup
+
+    assert (
+        runner.invoke(
+            app,
+            [
+                "subscribe",
+                "ada@example.org",
+                "--theme",
+                "llm-reasoning-rl",
+                "--theme",
+                "safety-alignment",
+            ],
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(app, ["preview", "ada@example.org", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "out" / "ada_at_example.org.html").read_text()
+    cards = BeautifulSoup(html, "lxml").select("td.card")
+    assert 0 < len(cards) <= 20
+    message = email.message_from_bytes(
+        (tmp_path / "out" / "ada_at_example.org.eml").read_bytes(), policy=policy.default
+    )
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    assert (
+        message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" and message["Message-ID"]
+    )
+    assert f"{len(cards)} paper(s)" in result.stdout
+    text = (tmp_path / "out" / "ada_at_example.org.txt").read_text()
+    assert text.count("\n* ") == len(cards)
+
+
+@pytest.mark.usefixtures("lexical")
+def test_preview_of_an_old_day_is_empty_and_writes_nothing(stored: None, tmp_path: Path) -> None:
+    runner.invoke(app, ["subscribe", "ada@example.org", "--theme", "agents"])
+    result = runner.invoke(
+        app, ["preview", "ada@example.org", "--date", "2024-01-02", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0
+    assert (
+        "Nothing to preview for ada@example.org: no new papers from 2024-01-02 to 2024-01-02."
+        in result.stdout
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_preview_of_an_unknown_subscriber_is_one_line(stored: None) -> None:
+    result = runner.invoke(app, ["preview", "ghost@example.org"])
+    assert result.exit_code == 1 and result.stderr.startswith(
+        "error: ghost@example.org: no such subscriber"
+    )
