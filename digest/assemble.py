@@ -19,7 +19,11 @@ from digest.periods import Period
 from digest.records import Organization
 from digest.scoring import Matrix, PaperIndex, PaperText, Profile, explain, score_matrix
 
-__all__ = ["Digest", "DigestPaper", "Section", "SectionSpec", "build_digest"]
+__all__ = ["QUIET", "Digest", "DigestPaper", "Section", "SectionSpec", "build_digest"]
+
+QUIET = "quiet-day"
+"""The ``theme_id`` of a quiet day's only section: the day's most upvoted papers."""
+QUIET_ITEMS = 3
 
 
 class DigestPaper(BaseModel):
@@ -76,6 +80,7 @@ class Digest(BaseModel):
     sections: list[Section]
     candidates: int = Field(description="papers new in the period and not sent before")
     skip_reason: str | None = None
+    quiet: bool = Field(False, description="nothing matched; the day's most upvoted instead")
 
     @property
     def paper_keys(self) -> list[str]:
@@ -95,11 +100,14 @@ def build_digest(
     *,
     embeddings: Matrix | None = None,
     vectors: Matrix | None = None,
+    quiet_day: bool = False,
 ) -> Digest:
     """Assemble ``email``'s digest for ``period`` from ``papers``.
 
     ``embeddings`` (one row per paper in ``papers``) and ``vectors`` (one row per spec) turn on
-    the semantic half of scoring; without them scoring is lexical.
+    the semantic half of scoring; without them scoring is lexical. With ``quiet_day``, a period
+    that has new papers but none that match gives a short digest of its most upvoted ones
+    instead of nothing (a subscriber's option: some like to know the pipeline is alive).
     """
     wanted = [
         i
@@ -137,9 +145,29 @@ def build_digest(
         for row, spec in enumerate(specs)
     ]
     sections = [s for s in sections if s.papers]
+    if not sections and quiet_day:
+        return Digest(
+            email=email,
+            period=period,
+            sections=[_quiet_section(pool)],
+            candidates=len(pool),
+            quiet=True,
+        )
     reason = None if sections else "no new paper scored above the thresholds"
     return Digest(
         email=email, period=period, sections=sections, candidates=len(pool), skip_reason=reason
+    )
+
+
+def _quiet_section(pool: Sequence[DigestPaper]) -> Section:
+    top = sorted(pool, key=lambda p: (-(p.upvotes or 0), p.key))[:QUIET_ITEMS]
+    return Section(
+        title="Nothing matched today; most upvoted instead",
+        theme_id=QUIET,
+        papers=[
+            p.model_copy(update={"why": f"trending: {p.upvotes or 0} upvotes on Hugging Face"})
+            for p in top
+        ],
     )
 
 

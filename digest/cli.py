@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.compose import compose_digest
+from digest.archive import Archive, publish_themes
+from digest.compose import compose_digest, newest_listing_day
 from digest.embeddings import CachedEmbedder, load_embedder
 from digest.errors import ConfigError, DigestError
 from digest.models import Cadence, Paper
@@ -198,6 +199,10 @@ def subscribe(
     name: Annotated[str, typer.Option(help="How to greet them.")] = "",
     timezone: Annotated[str, typer.Option(help="IANA zone for delivery time.")] = "UTC",
     max_items: Annotated[int, typer.Option(help="Papers per section at most.")] = 10,
+    quiet_days: Annotated[
+        bool | None,
+        typer.Option(help="On days with no match, send the most upvoted papers instead."),
+    ] = None,
 ) -> None:
     """Subscribe an address to themes and/or a personal interest profile (confirmed, since an
     operator adds them).
@@ -218,6 +223,7 @@ def subscribe(
             "authors": author or [],
             "cadence": cadence,
             "max_items": max_items,
+            "quiet_days": quiet_days,
         }
         request = request_from(fields, email)
         subscriber = subscribe_request(get_engine(settings.db_url), request, load_themes())
@@ -285,6 +291,51 @@ def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[s
     return [w for w in words if not index.mentions(w).any()]
 
 
+def renderer(settings: Settings) -> Renderer:
+    return Renderer(
+        public_url=settings.public_url,
+        hf_url=settings.hf_base_url,
+        sender=settings.sender,
+        secret_key=settings.secret_key.get_secret_value(),
+    )
+
+
+@app.command()
+def archive(
+    date: Annotated[
+        str | None, typer.Option(help="Last day to publish (default: the newest listing).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, help="Listing days to (re)build, newest first.")] = 30,
+    out: Annotated[
+        Path | None, typer.Option(help="Archive folder (default: DATA_DIR/archive).")
+    ] = None,
+) -> None:
+    """Build the static web archive: each theme's picks per day and an Atom feed per theme.
+
+    Example: digest archive --days 7
+    """
+    with reporting_errors():
+        settings = load_settings()
+        engine = get_engine(settings.db_url)
+        until = parse_date(date) if date else newest_listing_day(engine)
+        if until is None:
+            raise ConfigError("the store holds no papers yet: run `digest ingest` first")
+        folder = out or settings.archive_dir
+        published = publish_themes(
+            engine,
+            renderer(settings),
+            load_themes(),
+            Archive(folder, settings.public_url),
+            until,
+            lambda: _embedder(settings),
+            days,
+        )
+    typer.echo(
+        f"Published {published.pages} theme page(s) over {len(published.days)} day(s) and "
+        f"{published.feeds} Atom feed(s): open {published.index}"
+    )
+
+
 @app.command()
 def preview(
     email: Annotated[str, typer.Argument(help="The subscriber's address.")],
@@ -308,12 +359,7 @@ def preview(
         if digest.is_empty:
             typer.echo(f"Nothing to preview for {digest.email}: {digest.skip_reason}.")
             return
-        rendered = Renderer(
-            public_url=settings.public_url,
-            hf_url=settings.hf_base_url,
-            sender=settings.sender,
-            secret_key=settings.secret_key.get_secret_value(),
-        ).render(digest)
+        rendered = renderer(settings).render(digest)
         out.mkdir(parents=True, exist_ok=True)
         name = digest.email.replace("@", "_at_")
         (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")

@@ -4,7 +4,7 @@ listed in the period, and the embedding model when there is one, handed to pure 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from sqlalchemy import Engine, func
@@ -16,11 +16,14 @@ from digest.errors import SubscriptionError
 from digest.models import Cadence, Paper, Sighting, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.records import Organization
-from digest.scoring import PaperIndex, profile_vectors
+from digest.scoring import Matrix, PaperIndex, profile_vectors
 from digest.subscriptions import profile_of
 from digest.themes import Theme
 
-__all__ = ["compose_digest", "newest_listing_day"]
+__all__ = ["compose_digest", "compose_theme_days", "listing_days", "newest_listing_day"]
+
+THEME_PICKS = 10
+"""Papers on a theme's public page and feed per day."""
 
 
 def newest_listing_day(engine: Engine) -> date | None:
@@ -28,6 +31,15 @@ def newest_listing_day(engine: Engine) -> date | None:
     with Session(engine) as session:
         newest: date | None = session.exec(select(func.max(Sighting.listed_on))).one()
     return newest
+
+
+def listing_days(engine: Engine, until: date, count: int) -> list[date]:
+    """The ``count`` newest days up to ``until`` on which some paper was first listed."""
+    day = col(Paper.first_listed_on)
+    query = select(day).where(day.is_not(None), day <= until).distinct()
+    with Session(engine) as session:
+        found = session.exec(query.order_by(day.desc()).limit(count)).all()
+    return [d for d in found if d is not None]
 
 
 def compose_digest(
@@ -62,15 +74,78 @@ def compose_digest(
         for s in subscriptions
     ]
     papers = _candidates(engine, period)
+    embeddings, vectors = _semantic(papers, specs, embedder)
+    return build_digest(
+        subscriber.email,
+        period,
+        specs,
+        papers,
+        embeddings=embeddings,
+        vectors=vectors,
+        quiet_day=subscriber.quiet_days,
+    )
+
+
+def compose_theme_days(
+    engine: Engine,
+    themes: dict[str, Theme],
+    days: Sequence[date],
+    embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+) -> dict[str, list[Digest]]:
+    """Each theme's picks for each of ``days``, independently (a paper may suit several
+    themes): what the public archive pages and Atom feeds show. Days without picks are left
+    out."""
+    specs = [
+        SectionSpec(title=t.name, theme_id=t.id, profile=t.profile(), max_items=THEME_PICKS)
+        for t in themes.values()
+    ]
+    picks: dict[str, list[Digest]] = {theme_id: [] for theme_id in themes}
+    once = _Once(embedder)
+    for day in days:
+        period = Period.day(day)
+        papers = _candidates(engine, period)
+        if not papers:
+            continue
+        embeddings, vectors = _semantic(papers, specs, once)
+        for row, spec in enumerate(specs):
+            digest = build_digest(
+                f"theme:{spec.theme_id}",
+                period,
+                [spec],
+                papers,
+                embeddings=embeddings,
+                vectors=None if vectors is None else vectors[row : row + 1],
+            )
+            if not digest.is_empty:
+                picks[str(spec.theme_id)].append(digest)
+    return picks
+
+
+class _Once:
+    """Loads the model on first use only (and never when no day has papers)."""
+
+    def __init__(self, load: Callable[[], CachedEmbedder | None]) -> None:
+        self._load, self._done = load, False
+        self._model: CachedEmbedder | None = None
+
+    def __call__(self) -> CachedEmbedder | None:
+        if not self._done:
+            self._model, self._done = self._load(), True
+        return self._model
+
+
+def _semantic(
+    papers: Sequence[DigestPaper],
+    specs: Sequence[SectionSpec],
+    embedder: Callable[[], CachedEmbedder | None],
+) -> tuple[Matrix | None, Matrix | None]:
+    """Paper embeddings and profile vectors when a model is at hand (and there is work)."""
     model = embedder() if papers else None
     if model is None:
-        return build_digest(subscriber.email, period, specs, papers)
+        return None, None
     embeddings = model.encode([p.text.text for p in papers])
     index = PaperIndex([p.text for p in papers], embeddings)
-    vectors = profile_vectors([s.profile for s in specs], model, index)
-    return build_digest(
-        subscriber.email, period, specs, papers, embeddings=embeddings, vectors=vectors
-    )
+    return embeddings, profile_vectors([s.profile for s in specs], model, index)
 
 
 def _subscriptions(engine: Engine, email: str) -> tuple[Subscriber, list[Subscription]]:

@@ -132,6 +132,9 @@ class Subscriber(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
     status: SubscriberStatus = Field(default=SubscriberStatus.unconfirmed, max_length=16)
+    quiet_days: bool = Field(
+        default=False, description="on a day with no match, send the most upvoted papers"
+    )
     created_at: datetime = Field(sa_column=_moment(nullable=False))
     updated_at: datetime = Field(sa_column=_moment(nullable=False))
 

@@ -10,21 +10,25 @@ Links that act for a subscriber carry signed, purpose-scoped tokens (itsdangerou
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Callable
-from email.headerregistry import Address
+from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import css_inline
-from itsdangerous import URLSafeSerializer
+from itsdangerous import Serializer, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict
 
-from digest.assemble import Digest, DigestPaper
+from digest.assemble import QUIET, Digest, DigestPaper
 
-__all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer"]
+__all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer", "ThemeEntry", "TokenSerializer"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _SPACE = re.compile(r"\s+")
@@ -54,24 +58,45 @@ class RenderedEmail(BaseModel):
         return message
 
 
+class ThemeEntry(BaseModel):
+    """A theme as the archive index lists it: its feed and its pages, oldest first."""
+
+    name: str
+    description: str
+    feed: str
+    days: list[tuple[date, str]]
+
+
 class Links:
     """URLs in one subscriber's email: paper pages, arXiv, and signed personal links."""
 
     def __init__(
-        self, public_url: str, hf_url: str, serializer: URLSafeSerializer, email: str, issue: str
+        self,
+        public_url: str,
+        hf_url: str,
+        serializer: URLSafeSerializer | None,
+        email: str | None,
+        issue: str | None,
     ) -> None:
         self._public, self._hf = public_url.rstrip("/"), hf_url.rstrip("/")
         self._sign, self._email = serializer, email
+        self.home = self._public + "/"
         self.view_in_browser = f"{self._public}/archive/{issue}.html"
 
     def token(self, purpose: str) -> str:
+        if self._sign is None or self._email is None:
+            raise ValueError("a public page has no personal links")
         return self._sign.dumps({"email": self._email, "purpose": purpose}, salt=purpose)
 
-    @property
-    def unsubscribe(self) -> str:
-        return f"{self._public}/unsubscribe/{self.token('unsubscribe')}"
+    @cached_property
+    def unsubscribe_token(self) -> str:
+        return self.token("unsubscribe")
 
-    @property
+    @cached_property
+    def unsubscribe(self) -> str:
+        return f"{self._public}/unsubscribe/{self.unsubscribe_token}"
+
+    @cached_property
     def preferences(self) -> str:
         return f"{self._public}/preferences/{self.token('preferences')}"
 
@@ -85,6 +110,39 @@ class Links:
 
     def arxiv_pdf(self, paper: DigestPaper) -> str:
         return f"https://arxiv.org/pdf/{paper.arxiv_id}"
+
+
+class TokenSerializer(URLSafeSerializer):
+    """itsdangerous' URL-safe serializer without its zlib attempt, which never pays off on a
+    token this short yet costs more than the signing; ``loads`` reads these tokens unchanged."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
+class _Cards:
+    """A paper's card, rendered once per run and reused: most subscribers of a day share most
+    papers, and the card holds nothing personal but the reason it matched."""
+
+    def __init__(self, macro: Callable[..., str], links: Links, size: int = 20_000) -> None:
+        self._macro, self._links, self._size = macro, links, size
+        self._done: dict[tuple[object, ...], str] = {}
+
+    def __call__(self, paper: DigestPaper) -> str:
+        key = (
+            paper.key,
+            paper.title,
+            paper.why,
+            paper.upvotes,
+            paper.num_comments,
+            paper.github_stars,
+        )
+        card = self._done.get(key)
+        if card is None:
+            if len(self._done) >= self._size:
+                self._done.clear()
+            card = self._done[key] = self._macro(paper, self._links)
+        return card
 
 
 class _InliningLoader(BaseLoader):
@@ -122,9 +180,11 @@ class Renderer:
         sender: str,
         secret_key: str,
         templates: Path = TEMPLATES,
+        max_bytes: int = 95_000,
     ) -> None:
+        self.max_bytes = max_bytes
         self._public_url, self._hf_url, self._sender = public_url, hf_url, sender
-        self._serializer = URLSafeSerializer(secret_key)
+        self._serializer = TokenSerializer(secret_key)
         self._domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
         env = Environment(
             loader=_InliningLoader(templates),
@@ -134,46 +194,114 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        env.globals.update(byline=byline, summary=summary, stats=stats)
+        env.globals.update(byline=byline, summary=summary, stats=stats, plural=plural)
+        public = Links(public_url, hf_url, None, None, None)
+        self._card_html = _Cards(env.get_template("_macros.html.j2").module.card, public)  # type: ignore[attr-defined]
+        self._card_text = _Cards(env.get_template("_macros.txt.j2").module.card, public)  # type: ignore[attr-defined]
+        self._issue_key = hashlib.sha256(b"issue-id:" + secret_key.encode()).digest()
         self._html = env.get_template("digest.html.j2")
         self._text = env.get_template("digest.txt.j2")
         self._subject = env.get_template("subject.txt.j2")
+        self._index = env.get_template("index.html.j2")
 
     def render(self, digest: Digest) -> RenderedEmail:
-        """The complete email for ``digest`` (which must not be empty)."""
+        """The complete email for ``digest`` (which must not be empty).
+
+        When the HTML would pass ``max_bytes`` (Gmail clips at about 102 KB) the lowest-scored
+        papers move to the web version, and both parts end with a "N more papers" link to it."""
         if digest.is_empty:
             raise ValueError(
                 f"{digest.email}: an empty digest is not rendered ({digest.skip_reason})"
             )
-        issue = issue_id(digest)
+        issue = self.issue_id(digest)
         links = Links(self._public_url, self._hf_url, self._serializer, digest.email, issue)
-        first = digest.sections[0].papers[0]
-        context = {
-            "digest": digest,
-            "links": links,
-            "count": len(digest.paper_keys),
-            "period_text": period_text(digest),
-            "topics": ", ".join(s.title for s in digest.sections),
-            "lead_title": first.title,
-            "preheader": f"{first.title} and {len(digest.paper_keys) - 1} more",
-        }
+        context = self._context(digest, links, web=False)
         subject = one_line(self._subject.render(context), limit=160)
         context["subject"] = subject
+        html = self._html.render(context)
+        total = len(digest.paper_keys)
+        shown = total
+        while len(html.encode()) > self.max_bytes and shown > 1:
+            size = len(html.encode())
+            shown = max(1, min(shown - 1, int(shown * self.max_bytes / size)))
+            context = self._context(clipped(digest, shown), links, web=False, more=total - shown)
+            context["subject"] = subject
+            html = self._html.render(context)
         return RenderedEmail(
             to=digest.email,
             subject=subject,
-            html=self._html.render(context),
+            html=html,
             text=self._text.render(context).strip() + "\n",
             headers=self._headers(digest, links, issue),
         )
 
+    def web_page(self, digest: Digest) -> str:
+        """The subscriber's issue as its "view in browser" page: every paper, never clipped."""
+        issue = self.issue_id(digest)
+        links = Links(self._public_url, self._hf_url, self._serializer, digest.email, issue)
+        context = self._context(digest, links, web=True)
+        context["subject"] = one_line(self._subject.render(context), limit=160)
+        return self._html.render(context)
+
+    def theme_page(self, digest: Digest, theme_name: str, feed_url: str) -> str:
+        """A theme's picks for one period, public (no personal links): the archive's page."""
+        links = Links(self._public_url, self._hf_url, None, None, None)
+        context = self._context(digest, links, web=True, theme=theme_name)
+        context.update(subject=f"{theme_name} · {context['period_text']}", feed=feed_url)
+        return self._html.render(context)
+
+    def paper_url(self, paper: DigestPaper) -> str:
+        return Links(self._public_url, self._hf_url, None, None, None).paper_page(paper)
+
+    def archive_index(self, themes: list[ThemeEntry]) -> str:
+        """The archive's front page: every theme with its newest pages and its feed."""
+        links = Links(self._public_url, self._hf_url, None, None, None)
+        return self._index.render(themes=themes, links=links, subject="Papers Digest archive")
+
+    def issue_id(self, digest: Digest) -> str:
+        """Stable per subscriber and period (the same issue always has the same Message-ID and
+        archive page), and keyed, so nobody can compute another subscriber's page address."""
+        seed = f"{digest.email}|{digest.period.kind}|{digest.period.label}".encode()
+        tag = hmac.new(self._issue_key, seed, hashlib.sha256).hexdigest()[:20]
+        return f"{digest.period.label}-{tag}"
+
+    def _context(
+        self, digest: Digest, links: Links, *, web: bool, more: int = 0, theme: str | None = None
+    ) -> dict[str, Any]:
+        """Everything the templates show, worked out here once (a call from inside a template
+        costs several times a plain lookup, and this runs for every subscriber)."""
+        html_cards, text_cards = self._card_html, self._card_text
+        papers = [p for section in digest.sections for p in section.papers]
+        lead = papers[0].title if papers else ""
+        count = len(papers) + more
+        return {
+            "digest": digest,
+            "links": links,
+            "web": web,
+            "theme": theme,
+            "feed": None,
+            "more": more,
+            "count": count,
+            "headline": headline(digest, count, theme),
+            "html_sections": [
+                (s.title, [html_cards(p) for p in s.papers]) for s in digest.sections
+            ],
+            "text_sections": [
+                (s.title, [text_cards(p) for p in s.papers]) for s in digest.sections
+            ],
+            "period_text": period_text(digest),
+            "topics": ", ".join(s.title for s in digest.sections if s.theme_id != QUIET),
+            "lead_title": lead,
+            "preheader": f"{lead} and {count - 1} more" if papers else "",
+        }
+
     def _headers(self, digest: Digest, links: Links, issue: str) -> dict[str, str]:
         mailto = (
-            f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{links.token('unsubscribe')}"
+            f"mailto:unsubscribe@{self._domain}?subject=unsubscribe%20{links.unsubscribe_token}"
         )
         return {
             "From": self._sender,
-            "To": str(Address(addr_spec=digest.email)),
+            "To": digest.email,
             "Message-ID": f"<{issue}@{self._domain}>",
             "List-Id": f"Papers Digest <digest.{self._domain}>",
             "List-Unsubscribe": f"<{links.unsubscribe}>, <{mailto}>",
@@ -181,10 +309,16 @@ class Renderer:
         }
 
 
-def issue_id(digest: Digest) -> str:
-    """Stable per subscriber and period: the same issue always has the same Message-ID."""
-    seed = f"{digest.email}|{digest.period.kind}|{digest.period.label}"
-    return f"{digest.period.label}-{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
+def clipped(digest: Digest, keep: int) -> Digest:
+    """``digest`` with only its ``keep`` best-scored papers, each still in its own section."""
+    papers = [p for section in digest.sections for p in section.papers]
+    best = sorted(papers, key=lambda p: -p.score)[:keep]
+    kept = {id(p) for p in best}
+    sections = [
+        section.model_copy(update={"papers": [p for p in section.papers if id(p) in kept]})
+        for section in digest.sections
+    ]
+    return digest.model_copy(update={"sections": [s for s in sections if s.papers]})
 
 
 def one_line(text: str, limit: int) -> str:
@@ -206,7 +340,7 @@ def byline(paper: DigestPaper) -> str:
         return shown + (" et al." if len(paper.authors) > 3 else "")
     if paper.organization:
         return paper.organization.name
-    return f"{paper.author_count} authors" if paper.author_count else "Authors not listed"
+    return plural(paper.author_count, "author") if paper.author_count else "Authors not listed"
 
 
 def summary(paper: DigestPaper) -> str:
@@ -220,9 +354,23 @@ def summary(paper: DigestPaper) -> str:
 def stats(paper: DigestPaper) -> str:
     parts = []
     if paper.upvotes is not None:
-        parts.append(f"{paper.upvotes} upvotes")
+        parts.append(plural(paper.upvotes, "upvote"))
     if paper.num_comments:
-        parts.append(f"{paper.num_comments} comments")
+        parts.append(plural(paper.num_comments, "comment"))
     if paper.github_stars is not None:
-        parts.append(f"{paper.github_stars} GitHub stars")
-    return " · ".join(parts) or "new"
+        parts.append(plural(paper.github_stars, "GitHub star"))
+    return " · ".join(parts)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def headline(digest: Digest, count: int, theme: str | None) -> str:
+    """The header line: what this issue holds, in words."""
+    if theme:
+        return f"{period_text(digest)} · {plural(count, 'pick')} in {theme}"
+    if digest.quiet:
+        checked = plural(digest.candidates, "new paper")
+        return f"{period_text(digest)} · a quiet day: none of {checked} matched your interests"
+    return f"{period_text(digest)} · {plural(count, 'new paper')} for you"

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @property
+    def archive_dir(self) -> Path:
+        """The static web archive (issue pages, theme pages, feeds)."""
+        return self.data_dir / "archive"
+
+    @property
     def db_url(self) -> str:
         """The database to use: the explicit URL, else SQLite inside the data folder."""
         if self.database_url:

@@ -54,6 +54,9 @@ class SubscriptionRequest(BaseModel):
     cadence: Cadence = Cadence.daily
     max_items: int = Field(10, ge=1, le=100)
     threshold: float = 0.0
+    quiet_days: bool | None = Field(
+        None, description="a short digest on days with no match; None leaves it as it was"
+    )
 
     @field_validator("email")
     @classmethod
@@ -92,6 +95,7 @@ class SubscriberView(BaseModel):
     name: str
     timezone: str
     status: str
+    quiet_days: bool
     subscriptions: list[dict[str, Any]]
 
 
@@ -153,10 +157,13 @@ def _subscriber(
             name=request.name,
             timezone=request.timezone,
             status=status,
+            quiet_days=bool(request.quiet_days),
             created_at=now,
             updated_at=now,
         )
     else:
+        if request.quiet_days is not None:
+            found.quiet_days = request.quiet_days
         if found.status == SubscriberStatus.unsubscribed:
             found.status = status
         found.name = request.name or found.name
@@ -265,6 +272,7 @@ def list_subscribers(engine: Engine) -> list[SubscriberView]:
             name=p.name,
             timezone=p.timezone,
             status=p.status.value,
+            quiet_days=p.quiet_days,
             subscriptions=by_person.get(p.id or -1, []),
         )
         for p in people

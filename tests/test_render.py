@@ -165,7 +165,7 @@ def test_the_text_part_has_the_same_papers_and_links() -> None:
         "https://arxiv.org/pdf/2601.00001",
         "Code: https://github.com/marco-garosi/CIRCLE",
         "Unsubscribe: https://digest.example.org/unsubscribe/",
-        "10 upvotes · 1 comments · 9 GitHub stars",
+        "10 upvotes · 1 comment · 9 GitHub stars",
     ):
         assert expected in email.text
     assert "Marco Garosi, Matteo Farina, Alessandro Conti et al." in email.text
