@@ -13,8 +13,6 @@ Every file is written to a temporary name and renamed, so a reader never sees ha
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +24,7 @@ from digest.assemble import Digest
 from digest.compose import compose_theme_days, listing_days
 from digest.embeddings import CachedEmbedder
 from digest.feeds import FeedInfo, atom_feed
+from digest.files import write_atomic
 from digest.render import Renderer, ThemeEntry, summary
 from digest.themes import Theme
 
@@ -66,17 +65,7 @@ class Archive:
 
     def write(self, path: Path, content: str | bytes) -> Path:
         """Write ``content`` to ``path`` atomically (temporary file, then rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def publish_themes(

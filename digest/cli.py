@@ -16,7 +16,7 @@ import typer
 
 from digest.archive import Archive, publish_themes
 from digest.compose import compose_digest, newest_listing_day
-from digest.embeddings import CachedEmbedder, load_embedder
+from digest.embeddings import load_cached_embedder
 from digest.errors import ConfigError, DigestError
 from digest.models import Cadence, Paper
 from digest.periods import parse_date
@@ -137,7 +137,7 @@ def rank(
         profile = _profile(theme, interest, keyword or [], require or [], exclude or [])
         papers = _candidates(source)
         index = PaperIndex(papers)
-        embedder = _embedder(load_settings())
+        embedder = load_cached_embedder(load_settings())
         if embedder is not None:
             index.embeddings = embedder.encode([p.text for p in papers])
         ranked = score_rank(profile, index, embedder)
@@ -163,13 +163,6 @@ def _profile(
         raise ConfigError("give --theme, a non-empty --interest, or at least one --keyword")
     base = get_theme(theme).profile() if theme else Profile()
     return base.extended(text=interest or "", keywords=keywords, require=require, exclude=exclude)
-
-
-def _embedder(settings: Settings) -> CachedEmbedder | None:
-    """The sentence-embedding model with its cache under the data folder, when wanted and
-    installed."""
-    model = load_embedder() if settings.semantic else None
-    return CachedEmbedder(model, settings.data_dir / "embeddings") if model else None
 
 
 def _candidates(source: str) -> list[PaperText]:
@@ -291,15 +284,6 @@ def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[s
     return [w for w in words if not index.mentions(w).any()]
 
 
-def renderer(settings: Settings) -> Renderer:
-    return Renderer(
-        public_url=settings.public_url,
-        hf_url=settings.hf_base_url,
-        sender=settings.sender,
-        secret_key=settings.secret_key.get_secret_value(),
-    )
-
-
 @app.command()
 def archive(
     date: Annotated[
@@ -323,11 +307,11 @@ def archive(
         folder = out or settings.archive_dir
         published = publish_themes(
             engine,
-            renderer(settings),
+            Renderer.from_settings(settings),
             load_themes(),
             Archive(folder, settings.public_url),
             until,
-            lambda: _embedder(settings),
+            lambda: load_cached_embedder(settings),
             days,
         )
     typer.echo(
@@ -354,17 +338,21 @@ def preview(
         settings = load_settings()
         day = parse_date(date) if date else None
         digest = compose_digest(
-            get_engine(settings.db_url), email, day, load_themes(), lambda: _embedder(settings)
+            get_engine(settings.db_url),
+            email,
+            day,
+            load_themes(),
+            lambda: load_cached_embedder(settings),
         )
         if digest.is_empty:
             typer.echo(f"Nothing to preview for {digest.email}: {digest.skip_reason}.")
             return
-        rendered = renderer(settings).render(digest)
+        rendered = Renderer.from_settings(settings).render(digest)
         out.mkdir(parents=True, exist_ok=True)
         name = digest.email.replace("@", "_at_")
         (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")
         (out / f"{name}.txt").write_text(rendered.text, encoding="utf-8")
-        (out / f"{name}.eml").write_bytes(bytes(rendered.message()))
+        (out / f"{name}.eml").write_bytes(rendered.as_bytes())
     count = len(digest.paper_keys)
     typer.echo(
         f"{count} paper(s) in {len(digest.sections)} section(s): {out / name}.html, .txt, .eml"

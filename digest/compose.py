@@ -4,7 +4,7 @@ listed in the period, and the embedding model when there is one, handed to pure 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 
 from sqlalchemy import Engine, func
@@ -20,7 +20,15 @@ from digest.scoring import Matrix, PaperIndex, profile_vectors
 from digest.subscriptions import profile_of
 from digest.themes import Theme
 
-__all__ = ["compose_digest", "compose_theme_days", "listing_days", "newest_listing_day"]
+__all__ = [
+    "Composer",
+    "compose_digest",
+    "compose_theme_days",
+    "due_subscribers",
+    "listing_days",
+    "newest_listing_day",
+    "period_for",
+]
 
 THEME_PICKS = 10
 """Papers on a theme's public page and feed per day."""
@@ -42,6 +50,101 @@ def listing_days(engine: Engine, until: date, count: int) -> list[date]:
     return [d for d in found if d is not None]
 
 
+def period_for(anchor: date, cadence: Cadence) -> Period:
+    """The period a digest of ``cadence`` sent for ``anchor`` covers: that day, or its ISO week."""
+    if cadence == Cadence.daily:
+        return Period.day(anchor)
+    start = anchor - timedelta(days=anchor.weekday())
+    return Period(kind="week", start=start, end=start + timedelta(days=6))
+
+
+class Composer:
+    """Builds many subscribers' digests for one period: the period's papers, their embeddings
+    and index are loaded once, each subscriber's profile vectors as they come."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        period: Period,
+        themes: dict[str, Theme],
+        embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+    ) -> None:
+        self.period, self.themes = period, themes
+        self.papers = _candidates(engine, period)
+        self._model = _Once(embedder)
+        self._semantic: tuple[CachedEmbedder, Matrix, PaperIndex] | None | bool = False
+
+    def compose(
+        self,
+        email: str,
+        subscriptions: Sequence[Subscription],
+        already_sent: Collection[str] = (),
+        *,
+        quiet_days: bool = False,
+    ) -> Digest:
+        specs = [
+            SectionSpec(
+                title=self.themes[s.theme_id].name if s.theme_id else "Your interests",
+                theme_id=s.theme_id,
+                profile=profile_of(s, self.themes),
+                max_items=s.max_items,
+                threshold=s.threshold,
+            )
+            for s in subscriptions
+        ]
+        semantic = self._load()
+        embeddings = vectors = None
+        if semantic is not None:
+            model, embeddings, index = semantic
+            vectors = profile_vectors([spec.profile for spec in specs], model, index)
+        return build_digest(
+            email,
+            self.period,
+            specs,
+            self.papers,
+            already_sent,
+            embeddings=embeddings,
+            vectors=vectors,
+            quiet_day=quiet_days,
+        )
+
+    def _load(self) -> tuple[CachedEmbedder, Matrix, PaperIndex] | None:
+        if self._semantic is False:
+            model = self._model() if self.papers else None
+            if model is None:
+                self._semantic = None
+            else:
+                embeddings = model.encode([p.text.text for p in self.papers])
+                index = PaperIndex([p.text for p in self.papers], embeddings)
+                self._semantic = (model, embeddings, index)
+        return self._semantic if not isinstance(self._semantic, bool) else None
+
+
+def due_subscribers(
+    engine: Engine, cadence: Cadence
+) -> list[tuple[Subscriber, list[Subscription]]]:
+    """Confirmed, unsuppressed subscribers with active subscriptions of ``cadence``, each with
+    those subscriptions, by id."""
+    with Session(engine) as session:
+        people = session.exec(
+            select(Subscriber)
+            .where(
+                col(Subscriber.status) == SubscriberStatus.confirmed,
+                col(Subscriber.suppressed_at).is_(None),
+            )
+            .order_by(col(Subscriber.id))
+        ).all()
+        rows = session.exec(
+            select(Subscription)
+            .where(col(Subscription.active), col(Subscription.cadence) == cadence)
+            .order_by(col(Subscription.id))
+        ).all()
+    by_person: dict[int, list[Subscription]] = {}
+    for row in rows:
+        by_person.setdefault(row.subscriber_id, []).append(row)
+    return [(p, by_person[p.id]) for p in people if p.id in by_person]
+
+
 def compose_digest(
     engine: Engine,
     email: str,
@@ -57,33 +160,9 @@ def compose_digest(
     if anchor is None:
         raise SubscriptionError("the store holds no papers yet: run `digest ingest` first")
     weekly = all(s.cadence == Cadence.weekly for s in subscriptions)
-    start = anchor - timedelta(days=anchor.weekday()) if weekly else anchor
-    period = Period(
-        kind="week" if weekly else "day",
-        start=start,
-        end=start + timedelta(days=6 if weekly else 0),
-    )
-    specs = [
-        SectionSpec(
-            title=themes[s.theme_id].name if s.theme_id else "Your interests",
-            theme_id=s.theme_id,
-            profile=profile_of(s, themes),
-            max_items=s.max_items,
-            threshold=s.threshold,
-        )
-        for s in subscriptions
-    ]
-    papers = _candidates(engine, period)
-    embeddings, vectors = _semantic(papers, specs, embedder)
-    return build_digest(
-        subscriber.email,
-        period,
-        specs,
-        papers,
-        embeddings=embeddings,
-        vectors=vectors,
-        quiet_day=subscriber.quiet_days,
-    )
+    period = period_for(anchor, Cadence.weekly if weekly else Cadence.daily)
+    composer = Composer(engine, period, themes, embedder)
+    return composer.compose(subscriber.email, subscriptions, quiet_days=subscriber.quiet_days)
 
 
 def compose_theme_days(

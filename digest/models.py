@@ -15,6 +15,8 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "Cadence",
+    "Delivery",
+    "DeliveryStatus",
     "FetchLog",
     "HttpValidator",
     "Paper",
@@ -135,6 +137,13 @@ class Subscriber(SQLModel, table=True):
     quiet_days: bool = Field(
         default=False, description="on a day with no match, send the most upvoted papers"
     )
+    channel: str | None = Field(
+        default=None, description="an apprise URL that replaces the default delivery channel"
+    )
+    bounces: int = Field(default=0, description="permanent delivery failures in a row")
+    suppressed_at: datetime | None = Field(
+        default=None, sa_column=_moment(), description="set after too many hard bounces"
+    )
     created_at: datetime = Field(sa_column=_moment(nullable=False))
     updated_at: datetime = Field(sa_column=_moment(nullable=False))
 
@@ -160,3 +169,46 @@ class Subscription(SQLModel, table=True):
     threshold: float = Field(default=0.0, description="minimum score (z units) to be included")
     active: bool = True
     created_at: datetime = Field(sa_column=_moment(nullable=False))
+
+
+class DeliveryStatus(StrEnum):
+    """A digest issue's way out: claimed rows are ``sending``; only ``sent`` counts as sent."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class Delivery(SQLModel, table=True):
+    """The ledger: one row per subscriber × digest issue, so nothing is sent twice or lost.
+
+    A send run claims a row (``sending``, with a lease), marks it ``sent`` just before the
+    message is committed to the server, and records the server's reply. The papers sent are
+    the "already sent" set that assembly subtracts from later digests."""
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "issue_id"),
+        Index("ix_delivery_status_lease", "status", "lease_until"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    issue_id: str = Field(max_length=64, description="stable per subscriber and period")
+    cadence: Cadence = Field(max_length=8)
+    period_start: date
+    period_end: date
+    status: DeliveryStatus = Field(default=DeliveryStatus.pending, max_length=8)
+    attempts: int = 0
+    last_error: str | None = None
+    skip_reason: str | None = None
+    channel: str = Field(default="", max_length=32, description="outbox, smtp or apprise")
+    message_id: str | None = Field(default=None, max_length=200)
+    provider_reply: str | None = Field(default=None, description="the server's acceptance")
+    paper_keys: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    claim: str | None = Field(default=None, max_length=40, description="the run holding it")
+    lease_until: datetime | None = Field(default=None, sa_column=_moment())
+    sent_at: datetime | None = Field(default=None, sa_column=_moment())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))

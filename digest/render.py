@@ -9,9 +9,12 @@ Links that act for a subscriber carry signed, purpose-scoped tokens (itsdangerou
 
 from __future__ import annotations
 
+import binascii
+import email.policy
 import hashlib
 import hmac
 import re
+import uuid
 from collections.abc import Callable
 from datetime import date
 from email.message import EmailMessage
@@ -27,11 +30,15 @@ from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, s
 from pydantic import BaseModel, ConfigDict
 
 from digest.assemble import QUIET, Digest, DigestPaper
+from digest.periods import Period
+from digest.settings import Settings
 
 __all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer", "ThemeEntry", "TokenSerializer"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+WIRE = email.policy.SMTP.clone(max_line_length=998)
 _SPACE = re.compile(r"\s+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)")
 
 
@@ -56,6 +63,42 @@ class RenderedEmail(BaseModel):
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         return message
+
+    def as_bytes(self) -> bytes:
+        """The message as sent: multipart/alternative, CRLF line ends, base64 parts.
+
+        Built directly (about 20 times faster than ``email``'s generator, which would cost more
+        than the whole SMTP exchange); ``message()`` builds the same thing with the standard
+        library, which a test holds this to, and is used when a header is not plain ASCII.
+        Headers are never folded below RFC 5322's 998 characters: folding at 78 would turn
+        the long ``List-Unsubscribe`` URLs into encoded words, unreadable as links."""
+        if not all(v.isascii() for v in self.headers.values()):
+            return self.message().as_bytes(policy=WIRE)
+        boundary = f"=_pd_{uuid.uuid4().hex}"  # "_" never occurs in base64
+        subject = self.subject
+        if not subject.isascii():
+            subject = encoded_words(subject)
+        lines = [f"{name}: {value}" for name, value in self.headers.items()]
+        lines += [
+            f"Subject: {subject}",
+            f"Date: {formatdate(usegmt=True)}",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            "",
+        ]
+        out = ["\r\n".join(lines).encode("ascii")]
+        for subtype, body in (("plain", self.text), ("html", self.html)):
+            out.append(
+                f"\r\n--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n".encode("ascii")
+            )
+            if "\r" in body:
+                body = _LINE_BREAK.sub("\n", body)
+            canonical = body.replace("\n", "\r\n")  # RFC 2045: CRLF before encoding
+            raw = binascii.b2a_base64(canonical.encode("utf-8"), newline=False)
+            out.append(b"\r\n".join(raw[i : i + 76] for i in range(0, len(raw), 76)))
+        out.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+        return b"".join(out)
 
 
 class ThemeEntry(BaseModel):
@@ -172,6 +215,15 @@ class _InliningLoader(BaseLoader):
 class Renderer:
     """Renders digests; build one per process and reuse it (templates compile once)."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        return cls(
+            public_url=settings.public_url,
+            hf_url=settings.hf_base_url,
+            sender=settings.sender,
+            secret_key=settings.secret_key.get_secret_value(),
+        )
+
     def __init__(
         self,
         *,
@@ -259,11 +311,14 @@ class Renderer:
         return self._index.render(themes=themes, links=links, subject="Papers Digest archive")
 
     def issue_id(self, digest: Digest) -> str:
+        return self.issue_id_for(digest.email, digest.period)
+
+    def issue_id_for(self, email: str, period: Period) -> str:
         """Stable per subscriber and period (the same issue always has the same Message-ID and
         archive page), and keyed, so nobody can compute another subscriber's page address."""
-        seed = f"{digest.email}|{digest.period.kind}|{digest.period.label}".encode()
+        seed = f"{email}|{period.kind}|{period.label}".encode()
         tag = hmac.new(self._issue_key, seed, hashlib.sha256).hexdigest()[:20]
-        return f"{digest.period.label}-{tag}"
+        return f"{period.label}-{tag}"
 
     def _context(
         self, digest: Digest, links: Links, *, web: bool, more: int = 0, theme: str | None = None
@@ -307,6 +362,24 @@ class Renderer:
             "List-Unsubscribe": f"<{links.unsubscribe}>, <{mailto}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
+
+
+def encoded_words(text: str) -> str:
+    """``text`` as RFC 2047 encoded words (UTF-8, base64), each within the 75-character limit
+    and never splitting a character, one per folded line."""
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > 45:  # 45 bytes -> 60 base64 characters + 12 of framing
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
+    words.append("".join(chunk))
+    encoded = (binascii.b2a_base64(w.encode("utf-8"), newline=False).decode() for w in words)
+    return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in encoded)
 
 
 def clipped(digest: Digest, keep: int) -> Digest:

@@ -15,6 +15,7 @@ scored at once as matrix products (profiles × terms @ terms × papers), not a l
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -27,6 +28,9 @@ import Stemmer
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
+
+# bm25s sets its own logger to DEBUG on import, so every index build would be logged.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 __all__ = [
     "Embedder",

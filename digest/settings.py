@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         SecretStr("dev-only-change-me"), description="Signs links in emails (HMAC)."
     )
+    delivery: SecretStr = Field(
+        SecretStr("outbox"), description="outbox, smtp[s]://user:pass@host:port or apprise:URL."
+    )
+    send_workers: int = Field(4, ge=1, le=64, description="Parallel connections per send run.")
+    send_batch: int = Field(500, ge=1, description="Subscribers composed and planned at a time.")
+    send_rate: float = Field(0.0, ge=0, description="Messages per second at most (0: no limit).")
+    send_hourly: int = Field(0, ge=0, description="Messages per hour at most (0: no limit).")
+    send_attempts: int = Field(4, ge=1, le=20, description="Tries per message on 4xx/drops.")
+    send_backoff: float = Field(5.0, ge=0, description="First retry wait in seconds; doubles.")
+    send_lease: float = Field(300.0, gt=0, description="Seconds a run holds a claimed message.")
+    max_bounces: int = Field(3, ge=1, description="Hard bounces in a row before suppression.")
 
     @field_validator("hf_base_url", "public_url")
     @classmethod
@@ -51,6 +62,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where the outbox channel writes ``.eml`` files."""
+        return self.data_dir / "outbox"
 
     @property
     def archive_dir(self) -> Path:

@@ -10,42 +10,82 @@ from typing import Annotated
 import typer
 
 import flows  # noqa: F401  (sets Prefect's environment defaults before Prefect is imported)
-from digest.cli import app, paper_line, reporting_errors
+from digest.cli import app, reporting_errors
+from digest.models import Cadence
 from digest.periods import days, parse_date, parse_period
-from digest.settings import load_settings
+from digest.settings import BUNDLED_SEEDS_DIR, load_settings
 from digest.sources import SOURCE_NAMES, get_source
-from digest.store import count_rows, get_engine, list_papers
+from digest.store import count_rows, get_engine
+from digest.subscriptions import import_subscribers, list_subscribers
+from digest.themes import load_themes
 
 __all__ = ["app"]
 
 SOURCE_HELP = f"One of: {', '.join(SOURCE_NAMES)}."
+EXAMPLE_SUBSCRIBERS = BUNDLED_SEEDS_DIR / "subscribers.yaml"
 
 
 @app.command()
-def run() -> None:
-    """Run the daily job on the configured defaults: ingest the bundled seeds into the store
-    and show what was stored.
+def run(
+    date: Annotated[
+        str | None,
+        typer.Option(help="Digest day YYYY-MM-DD (default: today; on the seeds, the newest day)."),
+    ] = None,
+    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = "seeds",
+) -> None:
+    """Run the daily job: ingest (the bundled seeds by default), refresh the web archive, and
+    send the daily digests through the configured channel (default: .eml files in the outbox).
+    On an empty store it first adds the example subscribers from seeds/subscribers.yaml.
 
     Example: digest run
     """
-    from flows.ingest import ingest as ingest_flow
+    from flows.daily import daily
 
     with reporting_errors():
         settings = load_settings()
-        summary = ingest_flow(source="seeds")
+        get_source(source)  # refuse bad arguments before starting Prefect
+        day = parse_date(date) if date else None
         engine = get_engine(settings.db_url)
-        totals = count_rows(engine)
-    typer.echo(f"Ingested the seeds: {summary}.")
-    typer.echo(
-        f"The store at {settings.db_url} holds {totals['papers']} papers, "
-        f"{totals['sightings']} sightings."
-    )
-    newest = list_papers(engine)[:10]
-    if newest:
-        typer.echo("Newest listings:")
-        for paper in newest:
-            typer.echo("  " + paper_line(paper))
-    typer.echo("See them all with: digest papers")
+        if not list_subscribers(engine):
+            added = import_subscribers(engine, EXAMPLE_SUBSCRIBERS, load_themes())
+            typer.echo(
+                f"The store had no subscribers: added {added} examples ({EXAMPLE_SUBSCRIBERS})."
+            )
+        try:
+            summary = daily(source=source, day=day)
+        finally:
+            totals = count_rows(engine)
+            typer.echo(
+                f"The store at {settings.db_url} holds {totals['papers']} papers, "
+                f"{totals['sightings']} sightings."
+            )
+    typer.echo(f"Sent {summary}.")
+    channel = settings.delivery.get_secret_value()
+    if channel == "outbox":
+        typer.echo(f"Digests: {settings.outbox_dir}/ (open the .eml files; index.tsv lists them)")
+    typer.echo(f"Web archive: {settings.archive_dir / 'index.html'}")
+
+
+@app.command()
+def send(
+    cadence: Annotated[Cadence, typer.Option(help="daily or weekly.")] = Cadence.daily,
+    date: Annotated[
+        str | None, typer.Option(help="A day in the period to send (default: today, UTC).")
+    ] = None,
+    newest: Annotated[
+        bool, typer.Option(help="Anchor at the newest listing day in the store (for seeds).")
+    ] = False,
+) -> None:
+    """Send the digests of one cadence for one period; what was sent before is not sent again.
+
+    Example: digest send --cadence weekly --newest
+    """
+    from flows.send import send_digests
+
+    with reporting_errors():
+        day = parse_date(date) if date else None
+        summary = send_digests(cadence=cadence.value, day=day, anchor_at_newest=newest)
+    typer.echo(f"Sent {summary}.")
 
 
 @app.command()

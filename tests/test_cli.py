@@ -106,12 +106,36 @@ def test_a_missing_path_is_a_clear_error() -> None:
 
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_harness")
-def test_run_ingests_the_bundled_seeds_and_says_what_it_stored() -> None:
+def test_run_does_the_daily_job_on_the_seeds_once(tmp_path: Path) -> None:
+    settings = load_settings()
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0, result.output
-    assert "Ingested the seeds: 5 page(s): 301 new, 39 updated, 0 unchanged." in result.stdout
+    assert "The store had no subscribers: added 5 examples" in result.stdout
     assert "holds 301 papers, 340 sightings" in result.stdout
-    assert "2026-04-15" in result.stdout
+    # four example subscribers are daily, one weekly; the seeds' newest day is 2026-04-15
+    assert "Sent daily 2026-04-15: 4 sent, 0 skipped, 0 failed" in result.stdout
+    files = sorted(settings.outbox_dir.glob("*.eml"))
+    assert len(files) == 4 and all(f.name.startswith("2026-04-15-") for f in files)
+    index = (settings.outbox_dir / "index.tsv").read_text().splitlines()
+    assert sorted(line.split("\t")[1] for line in index[1:]) == [
+        "ada@example.org",
+        "alan@example.org",
+        "grace@example.org",
+        "katherine@example.org",
+    ]
+    assert (settings.archive_dir / "index.html").exists()
+    assert all((settings.archive_dir / f"{f.stem}.html").exists() for f in files)
+
+    again = runner.invoke(app, ["run"])
+    assert again.exit_code == 0, again.output
+    assert "added" not in again.stdout
+    assert "0 sent, 0 skipped, 0 failed, 0 suppressed, 4 done before" in again.stdout
+    assert sorted(settings.outbox_dir.glob("*.eml")) == files
+
+    weekly = runner.invoke(app, ["send", "--cadence", "weekly", "--newest"])
+    assert weekly.exit_code == 0, weekly.output
+    assert "Sent weekly 2026-W16: 1 sent" in weekly.stdout
+    assert len(list(settings.outbox_dir.glob("2026-W16-*.eml"))) == 1
 
 
 def test_every_command_has_an_example_and_is_in_the_readme() -> None:

@@ -181,3 +181,48 @@ def test_an_empty_digest_is_never_rendered() -> None:
     )
     with pytest.raises(ValueError, match="an empty digest is not rendered"):
         RENDERER.render(empty)
+
+
+def test_the_wire_bytes_carry_what_the_standard_library_builds() -> None:
+    from email import message_from_bytes, policy
+
+    rendered = RENDERER.render(
+        digest_of(paper(title=HOSTILE), paper(key="2601.00001", arxiv_id="2601.00001"))
+    )
+    fast = message_from_bytes(rendered.as_bytes(), policy=policy.default)
+    slow = rendered.message()
+    for name in (
+        "From",
+        "To",
+        "Message-ID",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Subject",
+    ):
+        assert fast[name] == slow[name], name
+    assert fast.get_content_type() == slow.get_content_type() == "multipart/alternative"
+    for kind in ("plain", "html"):  # the same text; ours keeps RFC 2045's canonical CRLF
+        ours = fast.get_body((kind,)).get_content().replace("\r\n", "\n").rstrip("\n")
+        theirs = slow.get_body((kind,)).get_content().replace("\r", "\n").rstrip("\n")
+        assert ours == theirs
+    raw = rendered.as_bytes()
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    unsubscribe = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
+    assert unsubscribe.startswith(b"List-Unsubscribe: <https://digest.example.org/unsubscribe/")
+
+
+def test_a_non_ascii_sender_name_falls_back_to_the_standard_library() -> None:
+    from email import message_from_bytes, policy
+
+    renderer = Renderer(
+        public_url="https://digest.example.org",
+        hf_url="https://huggingface.co",
+        sender="Papiers Récents <digest@example.org>",
+        secret_key="test-key",
+    )
+    rendered = renderer.render(digest_of(paper()))
+    parsed = message_from_bytes(rendered.as_bytes(), policy=policy.default)
+    assert parsed["From"] == "Papiers Récents <digest@example.org>"
+    assert rendered.as_bytes().isascii()

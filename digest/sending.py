@@ -1,0 +1,391 @@
+"""A send run: every due subscriber's digest for one period, composed, rendered, recorded in the
+ledger and delivered exactly once, in batches, over a few reused connections, at a bounded rate.
+
+For each batch of subscribers the run composes and renders every digest, writes each one's web
+page, and plans the batch's ledger rows in one transaction (rows that exist are left as they
+are, so a rerun finds what is already sent). Then worker threads, each with its own deliverer
+(one SMTP connection per worker), claim rows one by one and deliver them; the ledger, not the
+run, decides who sends what, so two runs at once or a rerun after a crash send each message
+once. Transient failures are retried in place with exponential backoff (tenacity); a permanent
+one fails the row and counts a bounce.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from digest import ledger
+from digest.archive import Archive
+from digest.compose import Composer, due_subscribers
+from digest.delivery import UNCONFIRMED, Deliverer, LeaseLost, deliverer_for
+from digest.embeddings import CachedEmbedder
+from digest.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from digest.models import Cadence, DeliveryStatus, Subscriber, Subscription
+from digest.periods import Period
+from digest.render import RenderedEmail, Renderer
+from digest.themes import Theme
+
+__all__ = ["Outgoing", "RateLimiter", "SendOptions", "SendSummary", "deliver_all", "send_digests"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How a run sends; defaults suit a small list on one machine."""
+
+    workers: int = 4
+    batch: int = 500
+    rate: float = 0.0
+    hourly: int = 0
+    attempts: int = 4
+    backoff: float = 5.0
+    lease: float = 300.0
+    max_bounces: int = 3
+    claim_batch: int = 20
+
+
+@dataclass
+class SendSummary:
+    """What one run did. ``earlier``: issues an earlier run had already finished."""
+
+    period: str
+    cadence: str
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    earlier: int = 0
+    retries: int = 0
+    unconfirmed: int = 0
+    failures: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, what: str, failure: str | None = None) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
+            if failure:
+                self.failures.append(failure)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.cadence} {self.period}: {self.sent} sent, {self.skipped} skipped, "
+            f"{self.failed} failed, {self.suppressed} suppressed, {self.earlier} done before"
+            + (f", {self.unconfirmed} unconfirmed" if self.unconfirmed else "")
+        )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One rendered issue with its ledger row, ready to deliver."""
+
+    planned: ledger.Planned
+    email: RenderedEmail
+    channel: str
+
+
+class RateLimiter:
+    """At most ``per_second`` messages a second and ``per_hour`` an hour (0: no limit), shared
+    by every worker thread of a run."""
+
+    def __init__(
+        self,
+        per_second: float,
+        per_hour: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._per_hour, self._clock, self._sleep = per_hour, clock, sleep
+        self._next = 0.0
+        self._hour: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if not self._interval and not self._per_hour:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            if self._per_hour:
+                while self._hour and self._hour[0] <= start - 3600:
+                    self._hour.popleft()
+                if len(self._hour) >= self._per_hour:
+                    start = max(start, self._hour[0] + 3600)
+                    self._hour.popleft()
+                self._hour.append(start)
+            self._next = start + self._interval
+        if start > now:
+            self._sleep(start - now)
+
+
+def send_digests(
+    engine: Engine,
+    *,
+    period: Period,
+    cadence: Cadence,
+    themes: dict[str, Theme],
+    renderer: Renderer,
+    archive: Archive,
+    channel: str,
+    outbox: Path,
+    options: SendOptions = SendOptions(),  # noqa: B008
+    embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+) -> SendSummary:
+    """Send every due ``cadence`` subscriber their digest for ``period``, exactly once."""
+    summary = SendSummary(period=period.label, cadence=cadence.value)
+    composer = Composer(engine, period, themes, embedder)
+    people = due_subscribers(engine, cadence)
+    log.info(
+        "%s %s: %d due subscriber(s), %d new paper(s)",
+        cadence.value,
+        period.label,
+        len(people),
+        len(composer.papers),
+    )
+    waiting: list[Outgoing] = []
+    with _Workers(engine, channel, outbox, options, summary) as workers:
+        for batch in _chunks(people, options.batch):
+            outgoing = _prepare(engine, batch, composer, renderer, archive, channel, summary)
+            waiting += workers.deliver(outgoing)
+        _take_over(engine, workers, summary, waiting, cadence, period, options)
+    return summary
+
+
+def deliver_all(
+    engine: Engine,
+    outgoing: Sequence[Outgoing],
+    summary: SendSummary,
+    *,
+    channel: str,
+    outbox: Path,
+    options: SendOptions = SendOptions(),  # noqa: B008
+) -> list[Outgoing]:
+    """Deliver already planned and rendered issues (the benchmark's entry point); returns the
+    ones another run holds."""
+    with _Workers(engine, channel, outbox, options, summary) as workers:
+        return workers.deliver(outgoing)
+
+
+def _prepare(
+    engine: Engine,
+    batch: Sequence[tuple[Subscriber, list[Subscription]]],
+    composer: Composer,
+    renderer: Renderer,
+    archive: Archive,
+    channel: str,
+    summary: SendSummary,
+) -> list[Outgoing]:
+    """Compose, render and plan one batch; returns the issues still to deliver."""
+    issues = {p.id or 0: renderer.issue_id_for(p.email, composer.period) for p, _ in batch}
+    already = ledger.sent_papers(engine, issues, except_issues=issues.values())
+    rows: list[dict[str, object]] = []
+    emails: dict[int, RenderedEmail] = {}
+    for person, subscriptions in batch:
+        assert person.id is not None
+        digest = composer.compose(
+            person.email, subscriptions, already[person.id], quiet_days=person.quiet_days
+        )
+        if not digest.is_empty:
+            emails[person.id] = renderer.render(digest)
+            archive.write(archive.issue(issues[person.id]), renderer.web_page(digest))
+        rows.append(
+            {
+                "subscriber_id": person.id,
+                "issue_id": issues[person.id],
+                "cadence": subscriptions[0].cadence,
+                "period_start": composer.period.start,
+                "period_end": composer.period.end,
+                "paper_keys": digest.paper_keys,
+                "skip_reason": digest.skip_reason if digest.is_empty else None,
+            }
+        )
+    channels = {p.id: p.channel or channel for p, _ in batch}
+    outgoing = []
+    for planned in ledger.plan(engine, rows):
+        if planned.status in (DeliveryStatus.sent, DeliveryStatus.failed):
+            summary.count("earlier")
+        elif planned.status == DeliveryStatus.skipped:
+            summary.count("skipped")
+        elif planned.subscriber_id in emails:
+            email = emails[planned.subscriber_id]
+            outgoing.append(Outgoing(planned, email, channels[planned.subscriber_id]))
+    return outgoing
+
+
+class _Workers:
+    """A thread pool whose threads each keep their own deliverers (one connection each)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        channel: str,
+        outbox: Path,
+        options: SendOptions,
+        summary: SendSummary,
+    ) -> None:
+        self._engine, self._channel, self._outbox = engine, channel, outbox
+        self._options, self._summary = options, summary
+        self._limiter = RateLimiter(options.rate, options.hourly)
+        self._local = threading.local()
+        self._all: list[Deliverer] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="send")
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True)
+        for deliverer in self._all:
+            deliverer.close()
+
+    def deliver(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
+        """Deliver each; returns those another run holds right now. Workers take chunks:
+        one statement claims a chunk, and its acceptances are written together at its end."""
+        size = self._options.claim_batch
+        chunks = [outgoing[i : i + size] for i in range(0, len(outgoing), size)]
+        return [item for held in self._pool.map(self._chunk, chunks) for item in held]
+
+    def _deliverer(self, channel: str) -> Deliverer:
+        mine: dict[str, Deliverer] = getattr(self._local, "deliverers", None) or {}
+        self._local.deliverers = mine
+        if channel not in mine:
+            mine[channel] = deliverer_for(channel, self._outbox)
+            with self._lock:
+                self._all.append(mine[channel])
+        return mine[channel]
+
+    def _chunk(self, chunk: Sequence[Outgoing]) -> list[Outgoing]:
+        token = uuid.uuid4().hex
+        lease = timedelta(seconds=self._options.lease)
+        got = ledger.claim(self._engine, [o.planned.delivery_id for o in chunk], token, lease)
+        held, replies = [], []
+        for item in chunk:
+            state = got.get(item.planned.delivery_id, "done")
+            if state == "busy":
+                held.append(item)
+            elif state == "done":
+                self._summary.count("earlier")
+            else:
+                reply = self._one(item, token)
+                if reply is not None:
+                    replies.append((item.planned.delivery_id, item.planned.subscriber_id, reply))
+        ledger.confirm(self._engine, replies)
+        return held
+
+    def _one(self, item: Outgoing, token: str) -> str | None:
+        """Deliver and record one claimed issue; returns the acceptance when it was sent."""
+        row, options = item.planned, self._options
+        deliverer = self._deliverer(item.channel)
+        message_id = item.email.headers.get("Message-ID")
+        if deliverer.already_delivered(item.email, row.issue_id):
+            if ledger.mark_sent(self._engine, row.delivery_id, token, deliverer.name, message_id):
+                self._summary.count("sent")
+                return "delivered by an earlier run"
+            return None
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientDeliveryError),
+            stop=stop_after_attempt(options.attempts),
+            wait=wait_exponential(multiplier=options.backoff, max=options.backoff * 16),
+            before_sleep=lambda state: self._summary.count("retries"),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    reply = self._attempt(deliverer, item, message_id, token)
+        except LeaseLost:
+            return None
+        except TransientDeliveryError as exc:
+            retry_at = datetime.now(UTC) + timedelta(seconds=options.backoff)
+            ledger.release(self._engine, row.delivery_id, token, str(exc), retry_at)
+            self._summary.count("failed", f"{exc} (left pending for the next run)")
+            return None
+        except PermanentDeliveryError as exc:
+            suppressed = ledger.fail(
+                self._engine,
+                row.delivery_id,
+                row.subscriber_id,
+                token,
+                str(exc),
+                bounce=True,
+                max_bounces=options.max_bounces,
+            )
+            self._summary.count("failed", str(exc))
+            if suppressed:
+                self._summary.count("suppressed", f"{item.email.to}: suppressed after bounces")
+            return None
+        self._summary.count("sent")
+        if reply.startswith(UNCONFIRMED):
+            self._summary.count("unconfirmed")
+        return reply
+
+    def _attempt(
+        self, deliverer: Deliverer, item: Outgoing, message_id: str | None, token: str
+    ) -> str:
+        row = item.planned
+        committed = False
+
+        def commit() -> bool:
+            nonlocal committed
+            committed = ledger.mark_sent(
+                self._engine, row.delivery_id, token, deliverer.name, message_id
+            )
+            return committed
+
+        self._limiter.acquire()
+        try:
+            return deliverer.deliver(item.email, row.issue_id, commit)
+        except DeliveryError as exc:
+            if committed:
+                ledger.unsend(self._engine, row.delivery_id, token)
+            lease = timedelta(seconds=self._options.lease)
+            ledger.note_attempt(self._engine, row.delivery_id, token, str(exc), lease)
+            raise
+
+
+def _take_over(
+    engine: Engine,
+    workers: _Workers,
+    summary: SendSummary,
+    waiting: list[Outgoing],
+    cadence: Cadence,
+    period: Period,
+    options: SendOptions,
+) -> None:
+    """Issues held by another run: wait while it works; if its lease runs out (it died),
+    send them here. Ends when no row of the period is held any more."""
+    deadline = time.monotonic() + 2 * options.lease
+    while waiting:
+        if time.monotonic() > deadline:
+            for item in waiting:
+                summary.count("failed", f"{item.email.to}: still held by another run; not sent")
+            return
+        held, first_lease_end = ledger.held_by_others(engine, cadence, period.start, period.end)
+        pause = min(options.backoff, 1.0)
+        if held and first_lease_end is not None:
+            end = first_lease_end if first_lease_end.tzinfo else first_lease_end.replace(tzinfo=UTC)
+            pause = min(max((end - datetime.now(UTC)).total_seconds(), 0.05), options.lease)
+        log.info("%d issue(s) held by another run; looking again in %.1f s", len(waiting), pause)
+        time.sleep(pause)
+        waiting = workers.deliver(waiting)
+
+
+def _chunks(
+    items: Sequence[tuple[Subscriber, list[Subscription]]], size: int
+) -> Iterator[Sequence[tuple[Subscriber, list[Subscription]]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

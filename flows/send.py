@@ -1,0 +1,99 @@
+"""``send-digests``: every due subscriber's digest for one period, exactly once.
+
+The library (``digest.sending``) does the work in batches over a few reused connections; the
+ledger in the store is what guarantees each message goes out once, even with two runs at once
+or a rerun after a crash. A Prefect global concurrency limit (one slot, ``send-digests``) keeps
+runs against the same Prefect server from overlapping in the first place.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow, get_client, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
+
+from digest.archive import Archive
+from digest.compose import newest_listing_day, period_for
+from digest.embeddings import load_cached_embedder
+from digest.errors import ConfigError, PartialFailure
+from digest.models import Cadence
+from digest.periods import utc_today
+from digest.render import Renderer
+from digest.sending import SendOptions, SendSummary
+from digest.sending import send_digests as send_all
+from digest.settings import Settings, load_settings
+from digest.store import get_engine
+from digest.themes import load_themes
+
+LIMIT = "send-digests"
+
+
+@flow(name="send-digests")
+def send_digests(
+    cadence: str = "daily", day: date | None = None, anchor_at_newest: bool = False
+) -> SendSummary:
+    """Send ``cadence`` digests for the period containing ``day`` (default: today, UTC; or,
+    with ``anchor_at_newest``, the newest listing day in the store, as for the seeds)."""
+    settings = load_settings()
+    wanted = Cadence(cadence)
+    anchor = day or (newest_day(settings) if anchor_at_newest else utc_today())
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(LIMIT, 1)
+    with concurrency(LIMIT, occupy=1, strict=True, lease_duration=settings.send_lease):
+        summary = send_batches(settings, wanted, anchor)
+    report(summary)
+    return summary
+
+
+def newest_day(settings: Settings) -> date:
+    newest = newest_listing_day(get_engine(settings.db_url))
+    if newest is None:
+        raise ConfigError("the store holds no papers yet: run `digest ingest` first")
+    return newest
+
+
+@task(cache_policy=NO_CACHE, task_run_name="send {cadence.value} digests for {anchor}")
+def send_batches(settings: Settings, cadence: Cadence, anchor: date) -> SendSummary:
+    return send_all(
+        get_engine(settings.db_url),
+        period=period_for(anchor, cadence),
+        cadence=cadence,
+        themes=load_themes(),
+        renderer=Renderer.from_settings(settings),
+        archive=Archive(settings.archive_dir, settings.public_url),
+        channel=settings.delivery.get_secret_value(),
+        outbox=settings.outbox_dir,
+        options=SendOptions(
+            workers=settings.send_workers,
+            batch=settings.send_batch,
+            rate=settings.send_rate,
+            hourly=settings.send_hourly,
+            attempts=settings.send_attempts,
+            backoff=settings.send_backoff,
+            lease=settings.send_lease,
+            max_bounces=settings.max_bounces,
+        ),
+        embedder=lambda: load_cached_embedder(settings),
+    )
+
+
+def report(summary: SendSummary) -> None:
+    """Log and publish the run summary; fail the run if any message failed."""
+    get_run_logger().info("send %s", summary)
+    failures = "\n".join(f"- {line}" for line in summary.failures[:50]) or "none"
+    create_markdown_artifact(
+        key="send-summary",
+        description=f"send {summary.cadence} {summary.period}",
+        markdown=(
+            f"## send {summary.cadence} {summary.period}\n\n"
+            "| sent | skipped | failed | suppressed | done before | retries |\n"
+            "|---|---|---|---|---|---|\n"
+            f"| {summary.sent} | {summary.skipped} | {summary.failed} | {summary.suppressed} "
+            f"| {summary.earlier} | {summary.retries} |\n\nFailures:\n{failures}\n"
+        ),
+    )
+    if summary.failures:
+        raise PartialFailure(f"send {summary.cadence} {summary.period}", summary.failures)

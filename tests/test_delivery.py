@@ -1,0 +1,441 @@
+"""Delivery against real parts: an aiosmtpd server on loopback (with faults on cue), the outbox
+folder, an apprise JSON endpoint on loopback; the ledger in SQLite and PostgreSQL says what
+happened, and nothing is ever sent twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, timedelta
+from email import policy
+from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from digest.archive import Archive
+from digest.delivery import AppriseDeliverer, SmtpDeliverer, deliverer_for, describe
+from digest.errors import ConfigError
+from digest.ingest import ingest_pages, read_pages
+from digest.models import Cadence, Delivery, DeliveryStatus, Subscriber
+from digest.periods import Period
+from digest.sending import RateLimiter, SendOptions, SendSummary, send_digests
+from digest.subscriptions import import_subscribers, request_from, subscribe
+from digest.themes import load_themes
+from tests.conftest import SEEDS
+from tests.smtp_sink import Sink
+from tests.test_render import RENDERER
+
+ROOT = Path(__file__).resolve().parent.parent
+THEMES = load_themes()
+DAY = date(2026, 4, 15)  # the newest seed page
+OTHER_DAYS = (date(2026, 2, 16), date(2025, 12, 25))
+FAST = SendOptions(workers=2, backoff=0.01, lease=30)
+
+
+def people(engine: Engine, count: int, **extra: object) -> list[str]:
+    emails = [f"reader{i:04d}@example.org" for i in range(count)]
+    for email in emails:
+        subscribe(
+            engine,
+            request_from({"email": email, "themes": ["llm-reasoning-rl"], **extra}, email),
+            THEMES,
+        )
+    return emails
+
+
+@pytest.fixture
+def store(engine: Engine) -> Engine:
+    ingest_pages(read_pages("seeds", SEEDS, None), str(engine.url))
+    return engine
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with Sink() as running:
+        yield running
+
+
+def send(
+    engine: Engine, channel: str, tmp: Path, day: date = DAY, options: SendOptions = FAST
+) -> SendSummary:
+    return send_digests(
+        engine,
+        period=Period.day(day),
+        cadence=Cadence.daily,
+        themes=THEMES,
+        renderer=RENDERER,
+        archive=Archive(tmp / "archive", "https://digest.example.org"),
+        channel=channel,
+        outbox=tmp / "outbox",
+        options=options,
+    )
+
+
+def rows(engine: Engine) -> list[Delivery]:
+    with Session(engine) as session:
+        return list(session.exec(select(Delivery).order_by(Delivery.id)).all())
+
+
+def subscriber(engine: Engine, email: str) -> Subscriber:
+    with Session(engine) as session:
+        return session.exec(select(Subscriber).where(Subscriber.email == email)).one()
+
+
+def test_smtp_messages_arrive_whole_and_the_ledger_says_sent(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    emails = people(store, 3)
+    summary = send(store, sink.url, tmp_path)
+    assert (summary.sent, summary.failed, summary.skipped) == (3, 0, 0)
+    assert sorted(sink.handler.recipients()) == emails
+    ledger = {r.subscriber_id: r for r in rows(store)}
+    for (recipient, raw), message in zip(sink.handler.messages, sink.handler.parsed(), strict=True):
+        assert message.get_content_type() == "multipart/alternative"
+        parts = [part.get_content_type() for part in message.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert "Unsubscribe: https://digest.example.org/unsubscribe/" in text
+        assert 'href="https://digest.example.org/unsubscribe/' in html
+        header = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
+        assert header.startswith(b"List-Unsubscribe: <https://digest.example.org/unsubscribe/")
+        assert b">, <mailto:unsubscribe@example.org?subject=unsubscribe%20" in header
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["List-Id"] == "Papers Digest <digest.example.org>"
+        row = ledger[subscriber(store, recipient).id]
+        assert row.status == DeliveryStatus.sent and row.attempts == 1 and row.channel == "smtp"
+        assert row.message_id == message["Message-ID"]
+        assert row.provider_reply is not None and row.provider_reply.startswith(
+            "250 2.0.0 OK queued as"
+        )
+        assert len(row.paper_keys) == text.count("\n* ") >= 1
+    assert sink.handler.connections <= FAST.workers  # connections are reused
+
+    again = send(store, sink.url, tmp_path)
+    assert (again.sent, again.earlier) == (0, 3)
+    assert len(sink.handler.messages) == 3
+
+
+def test_papers_sent_before_are_not_sent_again_in_a_later_issue(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    send(store, sink.url, tmp_path)
+    week = send_digests(
+        store,
+        period=Period(kind="week", start=DAY - timedelta(days=2), end=DAY),
+        cadence=Cadence.daily,
+        themes=THEMES,
+        renderer=RENDERER,
+        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
+        channel=sink.url,
+        outbox=tmp_path / "outbox",
+        options=FAST,
+    )
+    first, second = rows(store)
+    assert week.sent + week.skipped == 1
+    assert not set(first.paper_keys) & set(second.paper_keys)
+
+
+def test_a_4xx_reply_is_retried_with_backoff_and_sent_once(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    sink.handler.faults[email] = ["451", "451"]
+    summary = send(store, sink.url, tmp_path)
+    assert (summary.sent, summary.retries, summary.failed) == (1, 2, 0)
+    assert sink.handler.recipients()[email] == 1
+    [row] = rows(store)
+    assert (row.status, row.attempts) == (DeliveryStatus.sent, 3)
+
+
+def test_a_connection_cut_in_data_is_retried_and_sent_once(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    sink.handler.faults[email] = ["cut"]
+    summary = send(store, sink.url, tmp_path)
+    assert (summary.sent, summary.retries, summary.unconfirmed) == (1, 1, 0)
+    assert sink.handler.recipients()[email] == 1
+    assert sink.handler.connections == 2
+    [row] = rows(store)
+    assert (row.status, row.attempts) == (DeliveryStatus.sent, 2)
+
+
+def test_no_answer_after_the_data_is_recorded_as_unconfirmed_not_resent(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    sink.handler.faults[email] = ["drop"]
+    summary = send(store, sink.url, tmp_path)
+    assert (summary.sent, summary.unconfirmed, summary.retries) == (1, 1, 0)
+    [row] = rows(store)
+    assert row.status == DeliveryStatus.sent
+    assert row.provider_reply is not None and row.provider_reply.startswith("unconfirmed:")
+    assert sink.handler.recipients()[email] == 0  # this server dropped it; we never resend blind
+
+
+def test_a_slow_server_is_waited_for_and_a_timeout_never_duplicates(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    first, second = people(store, 2)
+    sink.handler.slow_seconds = 0.6
+    sink.handler.faults[first] = ["slow"]
+    assert send(store, sink.url, tmp_path).sent == 2
+    assert sink.handler.recipients()[first] == 1
+
+    sink.handler.faults[second] = ["slow"]
+    summary = send(store, sink.url + "?timeout=0.2", tmp_path, day=OTHER_DAYS[0])
+    assert (summary.sent, summary.unconfirmed, summary.retries) == (2, 1, 0)
+    threading.Event().wait(0.8)  # past the server's delay
+    # this server forgets a message whose client hung up; another might keep it, so the
+    # client records the issue as unconfirmed instead of sending it again
+    assert sink.handler.recipients()[second] == 1
+    late = subscriber(store, second).id
+    [row] = [r for r in rows(store) if r.subscriber_id == late and r.period_start == OTHER_DAYS[0]]
+    assert row.status == DeliveryStatus.sent
+    assert (row.provider_reply or "").startswith("unconfirmed: no reply after the end of DATA")
+
+
+def test_a_5xx_fails_with_the_reply_and_repeated_bounces_suppress(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    options = SendOptions(workers=1, backoff=0.01, max_bounces=2)
+    sink.handler.faults[email] = ["554"]
+    summary = send(store, sink.url, tmp_path, options=options)
+    assert (summary.sent, summary.failed, summary.suppressed) == (0, 1, 0)
+    assert "554 5.7.1 message rejected as spam" in summary.failures[0]
+    [row] = rows(store)
+    assert row.status == DeliveryStatus.failed and "554 5.7.1" in (row.last_error or "")
+    assert subscriber(store, email).bounces == 1
+
+    sink.handler.faults[email] = ["550"]
+    summary = send(store, sink.url, tmp_path, day=OTHER_DAYS[0], options=options)
+    assert (summary.failed, summary.suppressed) == (1, 1)
+    assert subscriber(store, email).suppressed_at is not None
+    assert send(store, sink.url, tmp_path, day=OTHER_DAYS[1], options=options).sent == 0
+    assert sink.handler.recipients()[email] == 0
+
+
+def test_a_success_clears_the_bounce_count(store: Engine, sink: Sink, tmp_path: Path) -> None:
+    [email] = people(store, 1)
+    sink.handler.faults[email] = ["554"]
+    send(store, sink.url, tmp_path)
+    assert subscriber(store, email).bounces == 1
+    send(store, sink.url, tmp_path, day=OTHER_DAYS[0])
+    assert subscriber(store, email).bounces == 0
+
+
+def test_transient_failures_past_the_attempts_leave_the_row_for_the_next_run(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    options = SendOptions(workers=1, attempts=2, backoff=0.01)
+    sink.handler.faults[email] = ["451", "451"]
+    summary = send(store, sink.url, tmp_path, options=options)
+    assert (summary.sent, summary.failed) == (0, 1)
+    [row] = rows(store)
+    assert row.status == DeliveryStatus.pending and "451" in (row.last_error or "")
+    threading.Event().wait(0.05)  # the row's retry time
+    assert send(store, sink.url, tmp_path, options=options).sent == 1
+    assert sink.handler.recipients()[email] == 1
+
+
+def test_the_outbox_writes_real_mime_files_and_an_index(store: Engine, tmp_path: Path) -> None:
+    emails = people(store, 2)
+    summary = send(store, "outbox", tmp_path)
+    assert summary.sent == 2
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 2
+    recipients = []
+    for file in files:
+        message = BytesParser(policy=policy.default).parsebytes(file.read_bytes())
+        assert message.get_content_type() == "multipart/alternative"
+        recipients.append(message["To"])
+        assert file.stem == message["Message-ID"].strip("<>").split("@")[0]
+    assert sorted(recipients) == emails
+    index = (tmp_path / "outbox" / "index.tsv").read_text().splitlines()
+    assert index[0] == "file\tto\tsubject" and len(index) == 3
+    # each issue's "view in browser" page is in the archive
+    for file in files:
+        assert (tmp_path / "archive" / f"{file.stem}.html").exists()
+
+
+def test_an_outbox_file_left_by_a_crash_is_recorded_not_rewritten(
+    store: Engine, tmp_path: Path
+) -> None:
+    [email] = people(store, 1)
+    send(store, "outbox", tmp_path)
+    [file] = (tmp_path / "outbox").glob("*.eml")
+    with Session(store) as session:  # as if the run died between the rename and the commit
+        row = session.exec(select(Delivery)).one()
+        row.status = DeliveryStatus.sending  # its lease long over
+        row.lease_until = row.created_at - timedelta(minutes=1)
+        session.add(row)
+        session.commit()
+    stamp = file.stat().st_mtime_ns
+    summary = send(store, "outbox", tmp_path)
+    assert summary.sent == 1
+    assert file.stat().st_mtime_ns == stamp
+    [row] = rows(store)
+    assert row.status == DeliveryStatus.sent and row.provider_reply == "delivered by an earlier run"
+
+
+def test_empty_digests_are_recorded_as_skipped_with_the_reason(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    people(store, 1)
+    summary = send(store, sink.url, tmp_path, day=date(2024, 1, 2))
+    assert (summary.sent, summary.skipped) == (0, 1)
+    [row] = rows(store)
+    assert row.status == DeliveryStatus.skipped
+    assert row.skip_reason == "no new papers from 2024-01-02 to 2024-01-02"
+    assert sink.handler.messages == []
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, object]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+def test_a_subscriber_with_an_apprise_channel_gets_the_text_there(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        mailed, hooked = people(store, 2)
+        with Session(store) as session:
+            row = session.exec(select(Subscriber).where(Subscriber.email == hooked)).one()
+            row.channel = f"apprise:json://127.0.0.1:{hook.server_address[1]}/hook"
+            session.add(row)
+            session.commit()
+        _Hook.received.clear()
+        summary = send(store, sink.url, tmp_path)
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    assert summary.sent == 2
+    assert list(sink.handler.recipients()) == [mailed]
+    [posted] = _Hook.received
+    assert str(posted["title"]).startswith("Papers Digest · Wed 15 Apr 2026")
+    assert "Unsubscribe: https://digest.example.org/unsubscribe/" in str(posted["message"])
+    by_channel = {r.channel for r in rows(store)}
+    assert by_channel == {"smtp", "apprise"}
+
+
+def test_channel_settings_are_checked_and_never_show_passwords() -> None:
+    with pytest.raises(ConfigError, match="expected outbox, smtp://"):
+        deliverer_for("ftp://x", Path("."))
+    with pytest.raises(ConfigError, match="email goes through smtp://"):
+        AppriseDeliverer("mailto://user:secret@example.org")
+    assert (
+        describe("smtp://user:secret@mail.example.org:587?starttls=true")
+        == "smtp://user@mail.example.org:587"
+    )
+    assert "secret" not in describe("apprise:tgram://bot:secret@chat")
+    assert isinstance(deliverer_for("smtps://u:p@mail.example.org", Path(".")), SmtpDeliverer)
+
+
+def test_the_rate_limiter_spaces_messages_across_threads() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RateLimiter(per_second=10, per_hour=25, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        limiter.acquire()
+    assert slept == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    slept.clear()
+    for _ in range(25):
+        limiter.acquire()
+    assert max(slept) >= 3600 - 1  # the 26th message in an hour waits for the hour to pass
+
+
+def many(engine: Engine, count: int, tmp: Path) -> list[str]:
+    """``count`` subscribers in one import (one transaction)."""
+    emails = [f"reader{i:04d}@example.org" for i in range(count)]
+    listing = tmp / "many.yaml"
+    listing.write_text("".join(f"- email: {e}\n  themes: [llm-reasoning-rl]\n" for e in emails))
+    import_subscribers(engine, listing, THEMES)
+    return emails
+
+
+def start_run(
+    engine: Engine, channel: str, tmp: Path, rate: float, lease: float
+) -> subprocess.Popen[str]:
+    url = engine.url.render_as_string(hide_password=False)
+    command = [
+        sys.executable,
+        "-m",
+        "tests.send_run",
+        url,
+        channel,
+        str(tmp),
+        DAY.isoformat(),
+        str(rate),
+        str(lease),
+    ]
+    return subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_a_run_killed_part_way_is_completed_by_the_next_and_each_gets_one(
+    store: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    emails = many(store, 1000, tmp_path)
+    run = start_run(store, sink.url, tmp_path, rate=250, lease=2)
+    deadline = time.monotonic() + 120
+    while len(sink.handler.messages) < 200 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    before = len(sink.handler.messages)
+    assert run.returncode == -signal.SIGKILL
+    assert 200 <= before < 1000, before  # really killed part-way
+    stuck = Counter(r.status for r in rows(store))
+    assert stuck[DeliveryStatus.sent] >= before - FAST.workers  # the ledger kept up
+
+    summary = send(store, sink.url, tmp_path)  # waits out the dead run's 2 s leases
+    seen = sink.handler.recipients()
+    assert sorted(seen) == emails
+    assert set(seen.values()) == {1}, [e for e, n in seen.items() if n > 1]
+    assert summary.sent == 1000 - before and summary.earlier == before
+    assert {r.status for r in rows(store)} == {DeliveryStatus.sent}
+
+
+def test_two_runs_at_once_send_each_message_once(store: Engine, sink: Sink, tmp_path: Path) -> None:
+    emails = many(store, 300, tmp_path)
+    runs = [start_run(store, sink.url, tmp_path, rate=0, lease=30) for _ in range(2)]
+    results = []
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    seen = sink.handler.recipients()
+    assert sorted(seen) == emails and set(seen.values()) == {1}
+    assert sum(r["sent"] for r in results) == 300
+    assert all(r["failed"] == 0 for r in results)
+    assert {r.status for r in rows(store)} == {DeliveryStatus.sent}
