@@ -101,6 +101,7 @@ def build_digest(
     embeddings: Matrix | None = None,
     vectors: Matrix | None = None,
     quiet_day: bool = False,
+    index: PaperIndex | None = None,
 ) -> Digest:
     """Assemble ``email``'s digest for ``period`` from ``papers``.
 
@@ -108,6 +109,8 @@ def build_digest(
     the semantic half of scoring; without them scoring is lexical. With ``quiet_day``, a period
     that has new papers but none that match gives a short digest of its most upvoted ones
     instead of nothing (a subscriber's option: some like to know the pipeline is alive).
+    ``index``, built once over exactly ``papers`` by a caller composing many digests, is used
+    whenever every paper is a candidate (nothing already sent), saving a BM25 index per digest.
     """
     wanted = [
         i
@@ -123,9 +126,10 @@ def build_digest(
             skip_reason=f"no new papers from {period.start} to {period.end}",
         )
     pool = [papers[i] for i in wanted]
-    index = PaperIndex(
-        [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
-    )
+    if index is None or len(wanted) != len(papers):
+        index = PaperIndex(
+            [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
+        )
     scores = score_matrix(index, [s.profile for s in specs], vectors)
     placed = _place(scores, specs)
     sections = [

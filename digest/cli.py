@@ -16,6 +16,7 @@ import typer
 
 from digest.archive import Archive, publish_themes
 from digest.compose import compose_digest, newest_listing_day
+from digest.delivery import AppriseDeliverer
 from digest.embeddings import load_cached_embedder
 from digest.errors import ConfigError, DigestError
 from digest.models import Cadence, Paper
@@ -25,6 +26,7 @@ from digest.scoring import PaperIndex, PaperText, Profile
 from digest.scoring import rank as score_rank
 from digest.settings import Settings, load_settings
 from digest.sources import get_source
+from digest.status import read_status
 from digest.store import get_engine, list_papers
 from digest.subscriptions import (
     SubscriptionRequest,
@@ -196,6 +198,10 @@ def subscribe(
         bool | None,
         typer.Option(help="On days with no match, send the most upvoted papers instead."),
     ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(help="Deliver through apprise instead of email, e.g. apprise:ntfy://..."),
+    ] = None,
 ) -> None:
     """Subscribe an address to themes and/or a personal interest profile (confirmed, since an
     operator adds them).
@@ -217,8 +223,11 @@ def subscribe(
             "cadence": cadence,
             "max_items": max_items,
             "quiet_days": quiet_days,
+            "channel": channel,
         }
         request = request_from(fields, email)
+        if request.channel:
+            AppriseDeliverer(request.channel.removeprefix("apprise:"))  # refuses unusable URLs
         subscriber = subscribe_request(get_engine(settings.db_url), request, load_themes())
         unmatched = _unmatched_words(settings, request)
     typer.echo(f"Subscribed {subscriber.email}.")
@@ -318,6 +327,42 @@ def archive(
         f"Published {published.pages} theme page(s) over {len(published.days)} day(s) and "
         f"{published.feeds} Atom feed(s): open {published.index}"
     )
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    days: Annotated[int, typer.Option(min=1, help="Listing days to count papers for.")] = 21,
+) -> None:
+    """The pipeline at a glance: last ingests, papers per day, subscribers, deliveries.
+
+    Example: digest status
+    """
+    with reporting_errors():
+        report = read_status(get_engine(load_settings().db_url), days=days)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=1))
+        return
+    typer.echo(f"Newest listing: {report.newest_day or 'none yet'}")
+    typer.echo("Papers first listed per day:")
+    for day, count in report.papers_per_day.items():
+        typer.echo(f"  {day} {day:%a}  {count:4}  {'#' * min(count, 60)}")
+    typer.echo("Last ingests:")
+    for line in report.last_ingests:
+        error = f"  {line.error}" if line.error else ""
+        typer.echo(
+            f"  {line.at:%Y-%m-%d %H:%M} {line.source:8} {line.listing:22} {line.status:12} "
+            f"new {line.new:3} updated {line.updated:3}{error}"
+        )
+    people = ", ".join(f"{n} {s}" for s, n in sorted(report.subscribers.items())) or "none"
+    typer.echo(f"Subscribers: {people}; {report.suppressed} suppressed")
+    typer.echo("Deliveries:")
+    for d in report.deliveries:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(d.counts.items()))
+        span = f"{d.period_start}" + (f"..{d.period_end}" if d.period_end != d.period_start else "")
+        typer.echo(f"  {d.cadence:6} {span:22} {counts}")
+    for error in report.recent_errors:
+        typer.echo(f"  recent error: {error}")
 
 
 @app.command()

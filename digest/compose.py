@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
+from functools import cached_property
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
@@ -94,9 +95,12 @@ class Composer:
         ]
         semantic = self._load()
         embeddings = vectors = None
+        index: PaperIndex | None
         if semantic is not None:
             model, embeddings, index = semantic
             vectors = profile_vectors([spec.profile for spec in specs], model, index)
+        else:
+            index = self._lexical if self.papers else None
         return build_digest(
             email,
             self.period,
@@ -106,7 +110,12 @@ class Composer:
             embeddings=embeddings,
             vectors=vectors,
             quiet_day=quiet_days,
+            index=index,
         )
+
+    @cached_property
+    def _lexical(self) -> PaperIndex:
+        return PaperIndex([p.text for p in self.papers])
 
     def _load(self) -> tuple[CachedEmbedder, Matrix, PaperIndex] | None:
         if self._semantic is False:

@@ -123,9 +123,12 @@ class PermanentDeliveryError(DeliveryError):
 class PartialFailure(DigestError):
     """A run stored what it could, but some pages or days failed; ``failures`` lists them."""
 
-    def __init__(self, what: str, failures: list[str]) -> None:
-        self.failures = failures
+    def __init__(self, what: str, failures: list[str], summary: object = None) -> None:
+        self.what, self.failures, self.summary = what, failures, summary
         shown = "; ".join(failures[:3]) + (
             f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
         )
         super().__init__(f"{what}: {len(failures)} failed: {shown}")
+
+    def __reduce__(self) -> tuple[object, ...]:  # Prefect may pickle what a flow raised
+        return (type(self), (self.what, self.failures, self.summary))

@@ -42,6 +42,7 @@ __all__ = [
     "confirm",
     "fail",
     "held_by_others",
+    "last_period_end",
     "mark_sent",
     "note_attempt",
     "plan",
@@ -341,6 +342,14 @@ def held_by_others(
     with Session(engine) as session:
         count, first = session.exec(query).one()
     return int(count), first
+
+
+def last_period_end(engine: Engine, cadence: Cadence) -> date | None:
+    """The end of the newest period a run of ``cadence`` planned: where a catch-up starts."""
+    query = select(func.max(Delivery.period_end)).where(col(Delivery.cadence) == cadence)
+    with Session(engine) as session:
+        found: date | None = session.exec(query).one()
+    return found
 
 
 def status_counts(engine: Engine) -> dict[str, int]:

@@ -16,13 +16,14 @@ from digest.errors import ConfigError
 
 __all__ = ["Period", "days", "parse_date", "parse_period", "utc_today"]
 
-PeriodKind = Literal["day", "week", "month"]
+PeriodKind = Literal["day", "week", "month", "range"]
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 class Period(BaseModel):
-    """A span the site lists papers for; ``label`` is the site's own spelling of it."""
+    """A span the site lists papers for; ``label`` is the site's own spelling of it. A
+    ``range`` (any run of days) is never asked of the site: it is a catch-up digest's period."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -37,6 +38,8 @@ class Period(BaseModel):
             return f"{year}-W{week:02d}"
         if self.kind == "month":
             return f"{self.start:%Y-%m}"
+        if self.kind == "range":
+            return f"{self.start.isoformat()}..{self.end.isoformat()}"
         return self.start.isoformat()
 
     def contains(self, day: date) -> bool:
@@ -45,6 +48,13 @@ class Period(BaseModel):
     @classmethod
     def day(cls, day: date) -> Period:
         return cls(kind="day", start=day, end=day)
+
+    @classmethod
+    def span(cls, start: date, end: date) -> Period:
+        """The days from ``start`` to ``end``: one day, or a catch-up range."""
+        if end < start:
+            raise ConfigError(f"date range {start}..{end}: the end is before the start")
+        return cls.day(start) if start == end else cls(kind="range", start=start, end=end)
 
 
 def utc_today() -> date:

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -37,7 +38,15 @@ from digest.periods import Period
 from digest.render import RenderedEmail, Renderer
 from digest.themes import Theme
 
-__all__ = ["Outgoing", "RateLimiter", "SendOptions", "SendSummary", "deliver_all", "send_digests"]
+__all__ = [
+    "Outgoing",
+    "RateLimiter",
+    "SendOptions",
+    "SendSummary",
+    "bucket_of",
+    "deliver_all",
+    "send_digests",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,9 @@ class SendOptions:
     claim_batch: int = 20
 
 
+_COUNTING = threading.Lock()
+
+
 @dataclass
 class SendSummary:
     """What one run did. ``earlier``: issues an earlier run had already finished."""
@@ -71,10 +83,9 @@ class SendSummary:
     retries: int = 0
     unconfirmed: int = 0
     failures: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, what: str, failure: str | None = None) -> None:
-        with self._lock:
+        with _COUNTING:
             setattr(self, what, getattr(self, what) + 1)
             if failure:
                 self.failures.append(failure)
@@ -143,11 +154,18 @@ def send_digests(
     outbox: Path,
     options: SendOptions = SendOptions(),  # noqa: B008
     embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+    bucket: str | None = None,
+    buckets: Sequence[str] = (),
 ) -> SendSummary:
-    """Send every due ``cadence`` subscriber their digest for ``period``, exactly once."""
+    """Send every due ``cadence`` subscriber their digest for ``period``, exactly once; with a
+    ``bucket`` (one of the send-time zones ``buckets``), only those whose own time zone is
+    nearest to it."""
     summary = SendSummary(period=period.label, cadence=cadence.value)
     composer = Composer(engine, period, themes, embedder)
     people = due_subscribers(engine, cadence)
+    if bucket is not None:
+        zones = list(buckets) or [bucket]
+        people = [p for p in people if bucket_of(p[0].timezone, zones) == bucket]
     log.info(
         "%s %s: %d due subscriber(s), %d new paper(s)",
         cadence.value,
@@ -382,6 +400,19 @@ def _take_over(
         log.info("%d issue(s) held by another run; looking again in %.1f s", len(waiting), pause)
         time.sleep(pause)
         waiting = workers.deliver(waiting)
+
+
+def bucket_of(zone: str, buckets: Sequence[str], when: datetime | None = None) -> str:
+    """The configured send-time zone nearest to ``zone`` by UTC offset (at ``when``): whose
+    morning run a subscriber's digest goes out with."""
+    moment = when or datetime.now(UTC)
+
+    def offset(name: str) -> float:
+        delta = moment.astimezone(ZoneInfo(name)).utcoffset()
+        return delta.total_seconds() if delta is not None else 0.0
+
+    mine = offset(zone)
+    return min(buckets, key=lambda b: (abs(offset(b) - mine), buckets.index(b)))
 
 
 def _chunks(

@@ -7,6 +7,7 @@ there is deliberately no module-level instance, so tests and flows never share h
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,34 @@ class Settings(BaseSettings):
     send_backoff: float = Field(5.0, ge=0, description="First retry wait in seconds; doubles.")
     send_lease: float = Field(300.0, gt=0, description="Seconds a run holds a claimed message.")
     max_bounces: int = Field(3, ge=1, description="Hard bounces in a row before suppression.")
+    alerts: SecretStr | None = Field(None, description="apprise URL for operator alerts.")
+    alert_failure_rate: float = Field(
+        0.05, ge=0, le=1, description="Alert when more of a run's digests fail than this."
+    )
+    heartbeat: bool = Field(False, description="Send an 'all well' alert after a clean run.")
+    daily_cron: str = Field("30 6 * * *", description="Daily run, in each send time zone.")
+    weekly_cron: str = Field("0 7 * * 5", description="Weekly run (Fridays), first send zone.")
+    send_timezones: str = Field(
+        "UTC", description="Comma-separated IANA zones; one daily run at each one's morning."
+    )
+    daily_source: str = Field("hf-api", description="Source the scheduled daily run ingests.")
+
+    @field_validator("send_timezones")
+    @classmethod
+    def _zones(cls, value: str) -> str:
+        zones = [z.strip() for z in value.split(",") if z.strip()]
+        if not zones:
+            raise ValueError("name at least one time zone, e.g. UTC,America/New_York")
+        for zone in zones:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{zone!r} is not a time zone such as Europe/Berlin") from None
+        return ",".join(zones)
+
+    @property
+    def zones(self) -> list[str]:
+        return self.send_timezones.split(",")
 
     @field_validator("hf_base_url", "public_url")
     @classmethod

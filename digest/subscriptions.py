@@ -57,6 +57,16 @@ class SubscriptionRequest(BaseModel):
     quiet_days: bool | None = Field(
         None, description="a short digest on days with no match; None leaves it as it was"
     )
+    channel: str | None = Field(
+        None, max_length=2000, description="apprise:URL instead of email; None leaves it"
+    )
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("apprise:") and "://" in value):
+            raise ValueError("expected apprise:URL, e.g. apprise:ntfy://ntfy.sh/my-topic")
+        return value
 
     @field_validator("email")
     @classmethod
@@ -96,6 +106,8 @@ class SubscriberView(BaseModel):
     timezone: str
     status: str
     quiet_days: bool
+    channel: str = Field(description="email, or the apprise service (its URL holds secrets)")
+    suppressed: bool
     subscriptions: list[dict[str, Any]]
 
 
@@ -158,12 +170,15 @@ def _subscriber(
             timezone=request.timezone,
             status=status,
             quiet_days=bool(request.quiet_days),
+            channel=request.channel,
             created_at=now,
             updated_at=now,
         )
     else:
         if request.quiet_days is not None:
             found.quiet_days = request.quiet_days
+        if request.channel is not None:
+            found.channel = request.channel
         if found.status == SubscriberStatus.unsubscribed:
             found.status = status
         found.name = request.name or found.name
@@ -273,6 +288,8 @@ def list_subscribers(engine: Engine) -> list[SubscriberView]:
             timezone=p.timezone,
             status=p.status.value,
             quiet_days=p.quiet_days,
+            channel=p.channel.removeprefix("apprise:").split("://")[0] if p.channel else "email",
+            suppressed=p.suppressed_at is not None,
             subscriptions=by_person.get(p.id or -1, []),
         )
         for p in people

@@ -29,9 +29,15 @@ from flows.ingest import finish
 # does not match the decorator's annotation; the combination is the documented usage.
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
 def backfill(
-    start: date, end: date, source: str = "hf-api", concurrency: int | None = None
+    start: date,
+    end: date,
+    source: str = "hf-api",
+    concurrency: int | None = None,
+    send: bool = False,
 ) -> IngestSummary:
-    """Ingest each day from ``start`` to ``end`` inclusive (UTC; the end not in the future)."""
+    """Ingest each day from ``start`` to ``end`` inclusive (UTC; the end not in the future).
+    Sends nothing unless ``send``: then each daily subscriber gets one digest for the range
+    (papers first listed in it that they were not sent before), never one per day."""
     settings = load_settings()
     days = periods.days(start, end)
     window = max(1, min(concurrency or settings.http_concurrency, 16))
@@ -47,6 +53,10 @@ def backfill(
             _store_day(*pending.popleft(), settings.db_url, source, summary)
     finally:
         release_fetchers()
+    if send:
+        from flows.send import send_digests
+
+        send_digests(cadence="daily", day=end, start=start if start < end else None)
     finish("backfill", summary, f"{source} {start}..{end}")
     return summary
 

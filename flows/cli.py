@@ -89,6 +89,26 @@ def send(
 
 
 @app.command()
+def serve() -> None:
+    """Serve the daily, weekly and backfill deployments from this process until stopped
+    (Ctrl-C): schedules fire here, and `prefect deployment run 'backfill/backfill'` runs here.
+
+    Example: digest serve  (with PREFECT_API_URL set to watch runs in the Prefect UI)
+    """
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import deployments
+
+    with reporting_errors():
+        settings = load_settings()
+        typer.echo(
+            f"Serving daily ({settings.daily_cron} in {settings.send_timezones}), weekly "
+            f"({settings.weekly_cron}) and backfill; Ctrl-C to stop."
+        )
+        prefect_serve(*deployments(settings))
+
+
+@app.command()
 def ingest(
     source: Annotated[str, typer.Option(help=SOURCE_HELP)] = "seeds",
     date: Annotated[
@@ -120,6 +140,9 @@ def backfill(
     concurrency: Annotated[
         int | None, typer.Option(help="Requests at once (default: setting).")
     ] = None,
+    send: Annotated[
+        bool, typer.Option(help="Then send each daily subscriber one digest for the range.")
+    ] = False,
 ) -> None:
     """Ingest every day of a date range, weekends included, a few requests at a time.
 
@@ -131,5 +154,7 @@ def backfill(
         get_source(source)  # refuse bad arguments before starting Prefect
         first, last = parse_date(start), parse_date(end)
         days(first, last)
-        summary = backfill_flow(start=first, end=last, source=source, concurrency=concurrency)
+        summary = backfill_flow(
+            start=first, end=last, source=source, concurrency=concurrency, send=send
+        )
     typer.echo(f"Backfilled {source} {first}..{last}: {summary}.")

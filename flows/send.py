@@ -20,7 +20,7 @@ from digest.compose import newest_listing_day, period_for
 from digest.embeddings import load_cached_embedder
 from digest.errors import ConfigError, PartialFailure
 from digest.models import Cadence
-from digest.periods import utc_today
+from digest.periods import Period, utc_today
 from digest.render import Renderer
 from digest.sending import SendOptions, SendSummary
 from digest.sending import send_digests as send_all
@@ -33,17 +33,24 @@ LIMIT = "send-digests"
 
 @flow(name="send-digests")
 def send_digests(
-    cadence: str = "daily", day: date | None = None, anchor_at_newest: bool = False
+    cadence: str = "daily",
+    day: date | None = None,
+    anchor_at_newest: bool = False,
+    start: date | None = None,
+    timezone: str | None = None,
 ) -> SendSummary:
     """Send ``cadence`` digests for the period containing ``day`` (default: today, UTC; or,
-    with ``anchor_at_newest``, the newest listing day in the store, as for the seeds)."""
+    with ``anchor_at_newest``, the newest listing day in the store, as for the seeds). With
+    ``start``, daily digests cover ``start``..``day`` in one issue (a catch-up). With
+    ``timezone`` (one of ``DIGEST_SEND_TIMEZONES``), only that send time's subscribers."""
     settings = load_settings()
     wanted = Cadence(cadence)
     anchor = day or (newest_day(settings) if anchor_at_newest else utc_today())
+    period = Period.span(start, anchor) if start else period_for(anchor, wanted)
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(LIMIT, 1)
     with concurrency(LIMIT, occupy=1, strict=True, lease_duration=settings.send_lease):
-        summary = send_batches(settings, wanted, anchor)
+        summary = send_batches(settings, wanted, period, timezone)
     report(summary)
     return summary
 
@@ -55,11 +62,13 @@ def newest_day(settings: Settings) -> date:
     return newest
 
 
-@task(cache_policy=NO_CACHE, task_run_name="send {cadence.value} digests for {anchor}")
-def send_batches(settings: Settings, cadence: Cadence, anchor: date) -> SendSummary:
+@task(cache_policy=NO_CACHE, task_run_name="send {cadence.value} digests for {period.label}")
+def send_batches(
+    settings: Settings, cadence: Cadence, period: Period, timezone: str | None = None
+) -> SendSummary:
     return send_all(
         get_engine(settings.db_url),
-        period=period_for(anchor, cadence),
+        period=period,
         cadence=cadence,
         themes=load_themes(),
         renderer=Renderer.from_settings(settings),
@@ -77,6 +86,8 @@ def send_batches(settings: Settings, cadence: Cadence, anchor: date) -> SendSumm
             max_bounces=settings.max_bounces,
         ),
         embedder=lambda: load_cached_embedder(settings),
+        bucket=timezone,
+        buckets=settings.zones,
     )
 
 
@@ -96,4 +107,4 @@ def report(summary: SendSummary) -> None:
         ),
     )
     if summary.failures:
-        raise PartialFailure(f"send {summary.cadence} {summary.period}", summary.failures)
+        raise PartialFailure(f"send {summary.cadence} {summary.period}", summary.failures, summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -375,3 +376,83 @@ def test_preview_of_an_unknown_subscriber_is_one_line(stored: None) -> None:
     assert result.exit_code == 1 and result.stderr.startswith(
         "error: ghost@example.org: no such subscriber"
     )
+
+
+def test_subscribe_with_an_apprise_channel_and_quiet_days_shows_in_the_listing() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "subscribe",
+            "bo@example.org",
+            "--theme",
+            "agents",
+            "--quiet-days",
+            "--channel",
+            "apprise:ntfy://ntfy.sh/bo-papers",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    [person] = json.loads(runner.invoke(app, ["subscribers", "--json"]).stdout)
+    assert (person["channel"], person["quiet_days"], person["suppressed"]) == ("ntfy", True, False)
+    assert "bo-papers" not in json.dumps(person)  # the URL may hold a token: never listed
+
+    bad = runner.invoke(
+        app, ["subscribe", "cy@example.org", "--theme", "agents", "--channel", "slack"]
+    )
+    assert bad.exit_code == 1
+    assert (
+        bad.stderr.strip()
+        == "error: cy@example.org: channel: expected apprise:URL, e.g. apprise:ntfy://ntfy.sh/my-topic"
+    )
+    email = runner.invoke(
+        app,
+        [
+            "subscribe",
+            "cy@example.org",
+            "--theme",
+            "agents",
+            "--channel",
+            "apprise:mailto://u:p@x.org",
+        ],
+    )
+    assert email.exit_code == 1 and "email goes through smtp://" in email.stderr
+
+
+def test_status_shows_papers_ingests_subscribers_and_deliveries(
+    stored: None, tmp_path: Path
+) -> None:
+    from digest.archive import Archive
+    from digest.models import Cadence
+    from digest.periods import Period
+    from digest.render import Renderer
+    from digest.sending import SendOptions, send_digests
+    from digest.store import get_engine
+    from digest.themes import load_themes
+
+    settings = load_settings()
+    for email in ("ada@example.org", "bo@example.org"):
+        assert runner.invoke(app, ["subscribe", email, "--theme", "agents"]).exit_code == 0
+    send_digests(
+        get_engine(settings.db_url),
+        period=Period.day(date(2026, 4, 15)),
+        cadence=Cadence.daily,
+        themes=load_themes(),
+        renderer=Renderer.from_settings(settings),
+        archive=Archive(tmp_path / "archive", settings.public_url),
+        channel="outbox",
+        outbox=tmp_path / "outbox",
+        options=SendOptions(workers=1),
+    )
+    report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert report["newest_day"] == "2026-04-15"
+    assert sum(report["papers_per_day"].values()) == 23  # papers first listed in the last 21 days
+    assert len(report["last_ingests"]) == 5 and report["last_ingests"][0]["status"] == "stored"
+    assert report["subscribers"] == {"confirmed": 2} and report["suppressed"] == 0
+    [line] = report["deliveries"]
+    assert (line["cadence"], line["period_start"], line["counts"]) == (
+        "daily",
+        "2026-04-15",
+        {"sent": 2},
+    )
+    text = runner.invoke(app, ["status"]).stdout
+    assert "Subscribers: 2 confirmed; 0 suppressed" in text and "daily  2026-04-15" in text

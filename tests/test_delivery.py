@@ -42,14 +42,11 @@ OTHER_DAYS = (date(2026, 2, 16), date(2025, 12, 25))
 FAST = SendOptions(workers=2, backoff=0.01, lease=30)
 
 
-def people(engine: Engine, count: int, **extra: object) -> list[str]:
-    emails = [f"reader{i:04d}@example.org" for i in range(count)]
+def people(engine: Engine, count: int, prefix: str = "reader", **extra: object) -> list[str]:
+    emails = [f"{prefix}{i:04d}@example.org" for i in range(count)]
     for email in emails:
-        subscribe(
-            engine,
-            request_from({"email": email, "themes": ["llm-reasoning-rl"], **extra}, email),
-            THEMES,
-        )
+        fields = {"email": email, "themes": ["llm-reasoning-rl"], **extra}
+        subscribe(engine, request_from(fields, email), THEMES)
     return emails
 
 
