@@ -73,7 +73,6 @@ class Composer:
         self.period, self.themes = period, themes
         self.papers = _candidates(engine, period)
         self._model = _Once(embedder)
-        self._semantic: tuple[CachedEmbedder, Matrix, PaperIndex] | None | bool = False
 
     def compose(
         self,
@@ -93,7 +92,18 @@ class Composer:
             )
             for s in subscriptions
         ]
-        semantic = self._load()
+        return self.compose_sections(email, specs, already_sent, quiet_days=quiet_days)
+
+    def compose_sections(
+        self,
+        email: str,
+        specs: Sequence[SectionSpec],
+        already_sent: Collection[str] = (),
+        *,
+        quiet_days: bool = False,
+    ) -> Digest:
+        """The digest with these sections, scored against the period's shared index."""
+        semantic = self._semantic
         embeddings = vectors = None
         index: PaperIndex | None
         if semantic is not None:
@@ -117,16 +127,14 @@ class Composer:
     def _lexical(self) -> PaperIndex:
         return PaperIndex([p.text for p in self.papers])
 
-    def _load(self) -> tuple[CachedEmbedder, Matrix, PaperIndex] | None:
-        if self._semantic is False:
-            model = self._model() if self.papers else None
-            if model is None:
-                self._semantic = None
-            else:
-                embeddings = model.encode([p.text.text for p in self.papers])
-                index = PaperIndex([p.text for p in self.papers], embeddings)
-                self._semantic = (model, embeddings, index)
-        return self._semantic if not isinstance(self._semantic, bool) else None
+    @cached_property
+    def _semantic(self) -> tuple[CachedEmbedder, Matrix, PaperIndex] | None:
+        """The model, the papers' embeddings and an index carrying them; None: lexical only."""
+        model = self._model() if self.papers else None
+        if model is None:
+            return None
+        embeddings = model.encode([p.text.text for p in self.papers])
+        return model, embeddings, PaperIndex([p.text for p in self.papers], embeddings)
 
 
 def due_subscribers(
@@ -188,22 +196,13 @@ def compose_theme_days(
         for t in themes.values()
     ]
     picks: dict[str, list[Digest]] = {theme_id: [] for theme_id in themes}
-    once = _Once(embedder)
+    once = _Once(embedder)  # one model load for all days
     for day in days:
-        period = Period.day(day)
-        papers = _candidates(engine, period)
-        if not papers:
+        composer = Composer(engine, Period.day(day), themes, once)
+        if not composer.papers:
             continue
-        embeddings, vectors = _semantic(papers, specs, once)
-        for row, spec in enumerate(specs):
-            digest = build_digest(
-                f"theme:{spec.theme_id}",
-                period,
-                [spec],
-                papers,
-                embeddings=embeddings,
-                vectors=None if vectors is None else vectors[row : row + 1],
-            )
+        for spec in specs:
+            digest = composer.compose_sections(f"theme:{spec.theme_id}", [spec])
             if not digest.is_empty:
                 picks[str(spec.theme_id)].append(digest)
     return picks
@@ -220,20 +219,6 @@ class _Once:
         if not self._done:
             self._model, self._done = self._load(), True
         return self._model
-
-
-def _semantic(
-    papers: Sequence[DigestPaper],
-    specs: Sequence[SectionSpec],
-    embedder: Callable[[], CachedEmbedder | None],
-) -> tuple[Matrix | None, Matrix | None]:
-    """Paper embeddings and profile vectors when a model is at hand (and there is work)."""
-    model = embedder() if papers else None
-    if model is None:
-        return None, None
-    embeddings = model.encode([p.text.text for p in papers])
-    index = PaperIndex([p.text for p in papers], embeddings)
-    return embeddings, profile_vectors([s.profile for s in specs], model, index)
 
 
 def _subscriptions(engine: Engine, email: str) -> tuple[Subscriber, list[Subscription]]:

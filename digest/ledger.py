@@ -48,7 +48,6 @@ __all__ = [
     "plan",
     "release",
     "sent_papers",
-    "status_counts",
     "unsend",
 ]
 
@@ -350,13 +349,6 @@ def last_period_end(engine: Engine, cadence: Cadence) -> date | None:
     with Session(engine) as session:
         found: date | None = session.exec(query).one()
     return found
-
-
-def status_counts(engine: Engine) -> dict[str, int]:
-    """Rows per status, for the run summary and ``digest status``."""
-    query = select(Delivery.status, func.count()).group_by(col(Delivery.status))
-    with Session(engine) as session:
-        return {str(status): int(n) for status, n in session.exec(query).all()}
 
 
 def _held(delivery_id: int, token: str, status: DeliveryStatus):  # type: ignore[no-untyped-def]

@@ -247,7 +247,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         env.globals.update(byline=byline, summary=summary, stats=stats, plural=plural)
-        public = Links(public_url, hf_url, None, None, None)
+        self._public = public = Links(public_url, hf_url, None, None, None)
         self._card_html = _Cards(env.get_template("_macros.html.j2").module.card, public)  # type: ignore[attr-defined]
         self._card_text = _Cards(env.get_template("_macros.txt.j2").module.card, public)  # type: ignore[attr-defined]
         self._issue_key = hashlib.sha256(b"issue-id:" + secret_key.encode()).digest()
@@ -297,18 +297,18 @@ class Renderer:
 
     def theme_page(self, digest: Digest, theme_name: str, feed_url: str) -> str:
         """A theme's picks for one period, public (no personal links): the archive's page."""
-        links = Links(self._public_url, self._hf_url, None, None, None)
-        context = self._context(digest, links, web=True, theme=theme_name)
+        context = self._context(digest, self._public, web=True, theme=theme_name)
         context.update(subject=f"{theme_name} · {context['period_text']}", feed=feed_url)
         return self._html.render(context)
 
     def paper_url(self, paper: DigestPaper) -> str:
-        return Links(self._public_url, self._hf_url, None, None, None).paper_page(paper)
+        return self._public.paper_page(paper)
 
     def archive_index(self, themes: list[ThemeEntry]) -> str:
         """The archive's front page: every theme with its newest pages and its feed."""
-        links = Links(self._public_url, self._hf_url, None, None, None)
-        return self._index.render(themes=themes, links=links, subject="Papers Digest archive")
+        return self._index.render(
+            themes=themes, links=self._public, subject="Papers Digest archive"
+        )
 
     def issue_id(self, digest: Digest) -> str:
         return self.issue_id_for(digest.email, digest.period)
