@@ -366,6 +366,34 @@ def status(
 
 
 @app.command()
+def web(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (DIGEST_WEB_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (DIGEST_WEB_PORT).")] = None,
+) -> None:
+    """Serve the subscription web app: sign-up, confirmation, preferences, unsubscribe,
+    feedback, and the archive with its feeds (uvicorn, on embedded defaults).
+
+    Example: digest web --port 8000
+    """
+    import uvicorn
+
+    from digest.web import create_app
+
+    with reporting_errors():
+        settings = load_settings()
+        application = create_app(settings)
+    uvicorn.run(
+        application,
+        host=host or settings.web_host,
+        port=port or settings.web_port,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command()
 def preview(
     email: Annotated[str, typer.Argument(help="The subscriber's address.")],
     date: Annotated[

@@ -73,6 +73,8 @@ class Composer:
         self.period, self.themes = period, themes
         self.papers = _candidates(engine, period)
         self._model = _Once(embedder)
+        self._engine = engine
+        self._titles: dict[str, str] = {}
 
     def compose(
         self,
@@ -82,11 +84,12 @@ class Composer:
         *,
         quiet_days: bool = False,
     ) -> Digest:
+        titles = self._feedback_titles(subscriptions)
         specs = [
             SectionSpec(
                 title=self.themes[s.theme_id].name if s.theme_id else "Your interests",
                 theme_id=s.theme_id,
-                profile=profile_of(s, self.themes),
+                profile=profile_of(s, self.themes, titles),
                 max_items=s.max_items,
                 threshold=s.threshold,
             )
@@ -123,6 +126,24 @@ class Composer:
             index=index,
         )
 
+    def _feedback_titles(self, subscriptions: Sequence[Subscription]) -> dict[str, str]:
+        """Titles of the papers these subscriptions liked or disliked that are not candidates
+        now (the candidates' own are in the index), read once per paper per period."""
+        keys = {k for s in subscriptions for k in (*s.liked, *s.disliked)}
+        if keys:
+            keys -= self._titles.keys() | self._candidate_keys
+        if keys:
+            with Session(self._engine) as session:
+                found = session.exec(
+                    select(Paper.key, Paper.title).where(col(Paper.key).in_(sorted(keys)))
+                ).all()
+            self._titles.update(dict(found))
+        return self._titles
+
+    @cached_property
+    def _candidate_keys(self) -> set[str]:
+        return {p.key for p in self.papers}
+
     @cached_property
     def _lexical(self) -> PaperIndex:
         return PaperIndex([p.text for p in self.papers])
@@ -140,14 +161,15 @@ class Composer:
 def due_subscribers(
     engine: Engine, cadence: Cadence
 ) -> list[tuple[Subscriber, list[Subscription]]]:
-    """Confirmed, unsuppressed subscribers with active subscriptions of ``cadence``, each with
-    those subscriptions, by id."""
+    """Confirmed, unsuppressed, unpaused subscribers with active subscriptions of ``cadence``,
+    each with those subscriptions, by id."""
     with Session(engine) as session:
         people = session.exec(
             select(Subscriber)
             .where(
                 col(Subscriber.status) == SubscriberStatus.confirmed,
                 col(Subscriber.suppressed_at).is_(None),
+                ~col(Subscriber.paused),
             )
             .order_by(col(Subscriber.id))
         ).all()

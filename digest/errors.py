@@ -9,6 +9,7 @@
     │       └── TransientFetchError  429, 5xx, timeout, cut-off body: worth retrying later
     ├── StoreError                   the store could not be read or written
     ├── SubscriptionError            a subscription request is not acceptable (names the field)
+    ├── TokenError                   a personal link is forged, altered, expired or misused
     ├── DeliveryError                a message could not be handed to its channel
     │   ├── TransientDeliveryError   4xx reply, dropped connection, timeout: retry with backoff
     │   └── PermanentDeliveryError   5xx reply, refused address: fail the row, count a bounce
@@ -32,6 +33,7 @@ __all__ = [
     "SourceError",
     "StoreError",
     "SubscriptionError",
+    "TokenError",
     "TransientDeliveryError",
     "TransientFetchError",
 ]
@@ -102,6 +104,10 @@ def _clip(text: str, limit: int = 80) -> str:
 
 class SubscriptionError(DigestError):
     """A subscription request is not acceptable: bad address, unknown theme, a duplicate..."""
+
+
+class TokenError(DigestError):
+    """A signed link's token is forged, altered, expired, or made for another purpose."""
 
 
 class DeliveryError(DigestError):

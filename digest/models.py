@@ -17,6 +17,7 @@ __all__ = [
     "Cadence",
     "Delivery",
     "DeliveryStatus",
+    "Feedback",
     "FetchLog",
     "HttpValidator",
     "Paper",
@@ -144,6 +145,11 @@ class Subscriber(SQLModel, table=True):
     suppressed_at: datetime | None = Field(
         default=None, sa_column=_moment(), description="set after too many hard bounces"
     )
+    paused: bool = Field(default=False, description="keeps everything but sends nothing")
+    confirm_sent_at: datetime | None = Field(
+        default=None, sa_column=_moment(), description="when the last sign-up email went out"
+    )
+    confirmed_at: datetime | None = Field(default=None, sa_column=_moment())
     created_at: datetime = Field(sa_column=_moment(nullable=False))
     updated_at: datetime = Field(sa_column=_moment(nullable=False))
 
@@ -212,3 +218,16 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_moment())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
+
+
+class Feedback(SQLModel, table=True):
+    """A subscriber's "more / less like this" on a paper, from a link in a digest. The newest
+    vote per paper counts; it is also copied into the subscriptions' liked / disliked lists."""
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    paper_key: str = Field(max_length=64)
+    vote: str = Field(max_length=8, description="more | less")
+    at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))

@@ -22,18 +22,18 @@ from email.utils import formatdate, parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import css_inline
-from itsdangerous import Serializer, URLSafeSerializer
-from itsdangerous.encoding import base64_encode
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict
 
 from digest.assemble import QUIET, Digest, DigestPaper
 from digest.periods import Period
 from digest.settings import Settings
+from digest.tokens import Purpose, Tokens
 
-__all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer", "ThemeEntry", "TokenSerializer"]
+__all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer", "ThemeEntry"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WIRE = email.policy.SMTP.clone(max_line_length=998)
@@ -117,23 +117,27 @@ class Links:
         self,
         public_url: str,
         hf_url: str,
-        serializer: URLSafeSerializer | None,
+        tokens: Tokens | None,
         email: str | None,
         issue: str | None,
     ) -> None:
         self._public, self._hf = public_url.rstrip("/"), hf_url.rstrip("/")
-        self._sign, self._email = serializer, email
+        self._tokens, self._email = tokens, email
         self.home = self._public + "/"
         self.view_in_browser = f"{self._public}/archive/{issue}.html"
 
-    def token(self, purpose: str) -> str:
-        if self._sign is None or self._email is None:
+    @property
+    def personal(self) -> bool:
+        return self._tokens is not None
+
+    def token(self, purpose: Purpose) -> str:
+        if self._tokens is None or self._email is None:
             raise ValueError("a public page has no personal links")
-        return self._sign.dumps({"email": self._email, "purpose": purpose}, salt=purpose)
+        return self._tokens.make(self._email, purpose)
 
     @cached_property
     def unsubscribe_token(self) -> str:
-        return self.token("unsubscribe")
+        return self.token(Purpose.unsubscribe)
 
     @cached_property
     def unsubscribe(self) -> str:
@@ -141,7 +145,16 @@ class Links:
 
     @cached_property
     def preferences(self) -> str:
-        return f"{self._public}/preferences/{self.token('preferences')}"
+        return f"{self._public}/preferences/{self.token(Purpose.preferences)}"
+
+    @cached_property
+    def _feedback(self) -> str:
+        return f"{self._public}/feedback/{self.token(Purpose.feedback)}"
+
+    def feedback(self, paper: DigestPaper, vote: str) -> str:
+        """'More like this' / 'less like this' for one paper: one token per email, the paper
+        and the vote in the query (the token lets its holder steer only their own profile)."""
+        return f"{self._feedback}?paper={quote(paper.key, safe=':')}&vote={vote}"
 
     def paper_page(self, paper: DigestPaper) -> str:
         if paper.arxiv_id:
@@ -153,14 +166,6 @@ class Links:
 
     def arxiv_pdf(self, paper: DigestPaper) -> str:
         return f"https://arxiv.org/pdf/{paper.arxiv_id}"
-
-
-class TokenSerializer(URLSafeSerializer):
-    """itsdangerous' URL-safe serializer without its zlib attempt, which never pays off on a
-    token this short yet costs more than the signing; ``loads`` reads these tokens unchanged."""
-
-    def dump_payload(self, obj: Any) -> bytes:
-        return base64_encode(Serializer.dump_payload(self, obj))
 
 
 class _Cards:
@@ -236,7 +241,7 @@ class Renderer:
     ) -> None:
         self.max_bytes = max_bytes
         self._public_url, self._hf_url, self._sender = public_url, hf_url, sender
-        self._serializer = TokenSerializer(secret_key)
+        self._tokens = Tokens(secret_key)
         self._domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
         env = Environment(
             loader=_InliningLoader(templates),
@@ -255,6 +260,8 @@ class Renderer:
         self._text = env.get_template("digest.txt.j2")
         self._subject = env.get_template("subject.txt.j2")
         self._index = env.get_template("index.html.j2")
+        self._notice_html = env.get_template("notice.html.j2")
+        self._notice_text = env.get_template("notice.txt.j2")
 
     def render(self, digest: Digest) -> RenderedEmail:
         """The complete email for ``digest`` (which must not be empty).
@@ -266,7 +273,7 @@ class Renderer:
                 f"{digest.email}: an empty digest is not rendered ({digest.skip_reason})"
             )
         issue = self.issue_id(digest)
-        links = Links(self._public_url, self._hf_url, self._serializer, digest.email, issue)
+        links = Links(self._public_url, self._hf_url, self._tokens, digest.email, issue)
         context = self._context(digest, links, web=False)
         subject = one_line(self._subject.render(context), limit=160)
         context["subject"] = subject
@@ -287,10 +294,30 @@ class Renderer:
             headers=self._headers(digest, links, issue),
         )
 
+    def notice(
+        self, to: str, *, subject: str, body: str, action: str, url: str, footnote: str
+    ) -> RenderedEmail:
+        """A one-off account email (confirm your address, manage your subscription): one
+        button, no list headers, a fresh Message-ID."""
+        context = {"subject": subject, "body": body, "action": action, "url": url}
+        context["footnote"] = footnote
+        return RenderedEmail(
+            to=to,
+            subject=one_line(subject, limit=160),
+            html=self._notice_html.render(context),
+            text=self._notice_text.render(context).strip() + "\n",
+            headers={
+                "From": self._sender,
+                "To": to,
+                "Message-ID": f"<{uuid.uuid4().hex}@{self._domain}>",
+                "Auto-Submitted": "auto-generated",
+            },
+        )
+
     def web_page(self, digest: Digest) -> str:
         """The subscriber's issue as its "view in browser" page: every paper, never clipped."""
         issue = self.issue_id(digest)
-        links = Links(self._public_url, self._hf_url, self._serializer, digest.email, issue)
+        links = Links(self._public_url, self._hf_url, self._tokens, digest.email, issue)
         context = self._context(digest, links, web=True)
         context["subject"] = one_line(self._subject.render(context), limit=160)
         return self._html.render(context)
@@ -328,6 +355,12 @@ class Renderer:
         html_cards, text_cards = self._card_html, self._card_text
         papers = [p for section in digest.sections for p in section.papers]
         lead = papers[0].title if papers else ""
+
+        def votes(paper: DigestPaper) -> tuple[str, str] | tuple[None, None]:
+            if not links.personal:
+                return None, None
+            return links.feedback(paper, "more"), links.feedback(paper, "less")
+
         count = len(papers) + more
         return {
             "digest": digest,
@@ -339,10 +372,10 @@ class Renderer:
             "count": count,
             "headline": headline(digest, count, theme),
             "html_sections": [
-                (s.title, [html_cards(p) for p in s.papers]) for s in digest.sections
+                (s.title, [(html_cards(p), *votes(p)) for p in s.papers]) for s in digest.sections
             ],
             "text_sections": [
-                (s.title, [text_cards(p) for p in s.papers]) for s in digest.sections
+                (s.title, [(text_cards(p), *votes(p)) for p in s.papers]) for s in digest.sections
             ],
             "period_text": period_text(digest),
             "topics": ", ".join(s.title for s in digest.sections if s.theme_id != QUIET),

@@ -117,6 +117,10 @@ class Profile(BaseModel):
     authors: tuple[str, ...] = ()
     liked: tuple[str, ...] = Field((), description="keys of papers the subscriber liked")
     disliked: tuple[str, ...] = ()
+    liked_texts: tuple[str, ...] = Field(
+        (), description="texts of liked papers that are not among the candidates"
+    )
+    disliked_texts: tuple[str, ...] = ()
     examples: tuple[str, ...] = Field((), description="texts of example papers (query by example)")
 
     @property
@@ -133,6 +137,8 @@ class Profile(BaseModel):
         authors: Sequence[str] = (),
         liked: Sequence[str] = (),
         disliked: Sequence[str] = (),
+        liked_texts: Sequence[str] = (),
+        disliked_texts: Sequence[str] = (),
     ) -> Profile:
         """This profile (say, a theme's) with a person's own additions."""
         return self.model_copy(
@@ -144,6 +150,8 @@ class Profile(BaseModel):
                 "authors": (*self.authors, *authors),
                 "liked": (*self.liked, *liked),
                 "disliked": (*self.disliked, *disliked),
+                "liked_texts": (*self.liked_texts, *liked_texts),
+                "disliked_texts": (*self.disliked_texts, *disliked_texts),
             }
         )
 
@@ -274,6 +282,7 @@ def score_matrix(
     paper embeddings, the score is lexical only.
     """
     total = weights.lexical * _zscore(index.lexical([_lexical_query(p, index) for p in profiles]))
+    _push_away(total, index, profiles, weights)
     if vectors is not None and index.embeddings is not None:
         total += weights.semantic * _zscore(vectors @ index.embeddings.T)
     total += weights.popularity * index.popularity[None, :]
@@ -297,13 +306,15 @@ def profile_vectors(
     if index.embeddings is None:
         return vectors
     for row, profile in enumerate(profiles):
-        for keys, sign, weight in (
-            (profile.liked, 1.0, weights.liked),
-            (profile.disliked, -1.0, weights.disliked),
+        for keys, texts, sign, weight in (
+            (profile.liked, profile.liked_texts, 1.0, weights.liked),
+            (profile.disliked, profile.disliked_texts, -1.0, weights.disliked),
         ):
-            found = [index.keys[k] for k in keys if k in index.keys]
+            found = [index.embeddings[index.keys[k]] for k in keys if k in index.keys]
+            if texts:
+                found.extend(embedder.encode(list(texts)).astype(np.float32))
             if found:
-                vectors[row] += sign * weight * index.embeddings[found].mean(axis=0)
+                vectors[row] += sign * weight * np.mean(found, axis=0)
         norm = float(np.linalg.norm(vectors[row]))
         if norm > 0:
             vectors[row] /= norm
@@ -372,7 +383,21 @@ def _query_terms(query: str) -> tuple[str, ...]:
 def _lexical_query(profile: Profile, index: PaperIndex) -> str:
     """The profile's words plus the titles of papers it liked (Rocchio in term space)."""
     liked = [index.papers[index.keys[k]].title for k in profile.liked if k in index.keys]
-    return " ".join([profile.query, *liked])
+    return " ".join([profile.query, *liked, *profile.liked_texts])
+
+
+def _push_away(total: Matrix, index: PaperIndex, profiles: Sequence[Profile], w: Weights) -> None:
+    """Rocchio's negative half in term space: lower, in place, the papers that share words with
+    the profile's disliked ones (only where they score above that query's mean)."""
+    rows, queries = [], []
+    for row, profile in enumerate(profiles):
+        titles = [index.papers[index.keys[k]].title for k in profile.disliked if k in index.keys]
+        query = " ".join([*titles, *profile.disliked_texts]).strip()
+        if query:
+            rows.append(row)
+            queries.append(query)
+    if rows:
+        total[rows] -= w.disliked * np.maximum(_zscore(index.lexical(queries)), 0.0)
 
 
 def _zscore(values: Matrix) -> Matrix:

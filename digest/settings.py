@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse as parse_rate
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -67,6 +68,23 @@ class Settings(BaseSettings):
         "UTC", description="Comma-separated IANA zones; one daily run at each one's morning."
     )
     daily_source: str = Field("hf-api", description="Source the scheduled daily run ingests.")
+    web_host: str = Field("127.0.0.1", description="Address `digest web` listens on.")
+    web_port: int = Field(8000, ge=1, le=65535, description="Port `digest web` listens on.")
+    signup_rate: str = Field(
+        "5/10 minutes", description="Sign-ups allowed per client address (limits syntax)."
+    )
+    signup_resend: float = Field(
+        3600.0, ge=0, description="Seconds before one address can get another sign-up email."
+    )
+
+    @field_validator("signup_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError:
+            raise ValueError("expected a rate such as '5/10 minutes' or '20/hour'") from None
+        return value
 
     @field_validator("send_timezones")
     @classmethod

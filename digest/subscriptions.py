@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ __all__ = [
     "SubscriptionRequest",
     "import_subscribers",
     "list_subscribers",
+    "new_subscription",
     "profile_of",
     "subscribe",
     "unsubscribe",
@@ -199,7 +200,7 @@ def _add_theme(
     same = next((s for s in existing if s.theme_id == theme_id), None)
     if same is not None and same.active:
         raise SubscriptionError(f"{subscriber.email}: already subscribed to theme {theme_id!r}")
-    row = same or _new_subscription(subscriber, request, theme_id=theme_id)
+    row = same or new_subscription(subscriber, request, theme_id=theme_id)
     row.active = True
     row.cadence, row.max_items, row.threshold = (
         request.cadence,
@@ -215,14 +216,14 @@ def _add_profile(
     existing: Iterable[Subscription],
     request: SubscriptionRequest,
 ) -> None:
-    row = _new_subscription(subscriber, request, theme_id=None)
+    row = new_subscription(subscriber, request, theme_id=None)
     for other in existing:
         if other.theme_id is None and other.active and _same_profile(other, row):
             raise SubscriptionError(f"{subscriber.email}: already has this interest profile")
     session.add(row)
 
 
-def _new_subscription(
+def new_subscription(
     subscriber: Subscriber, request: SubscriptionRequest, theme_id: str | None
 ) -> Subscription:
     assert subscriber.id is not None
@@ -338,10 +339,16 @@ def _csv_fields(row: dict[str, str | None]) -> dict[str, Any]:
     return fields
 
 
-def profile_of(subscription: Subscription, themes: dict[str, Theme]) -> Profile:
-    """The scoring profile for one subscription (a theme's, or the personal one)."""
+def profile_of(
+    subscription: Subscription, themes: dict[str, Theme], titles: Mapping[str, str] = {}
+) -> Profile:
+    """The scoring profile for one subscription (a theme's, or the personal one). ``titles``
+    holds the liked / disliked papers that are not among today's candidates, so feedback on
+    an earlier digest still steers today's."""
     base = themes[subscription.theme_id].profile() if subscription.theme_id else Profile()
     return base.extended(
+        liked_texts=[titles[k] for k in subscription.liked if k in titles],
+        disliked_texts=[titles[k] for k in subscription.disliked if k in titles],
         text=subscription.interest,
         keywords=subscription.keywords,
         require=subscription.require,

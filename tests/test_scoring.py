@@ -201,3 +201,21 @@ def test_the_packaged_minilm_finds_paraphrases_bm25_cannot() -> None:
     assert vectors.shape == (1, 384) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4
     ranked = rank(Profile(text="automatic speech recognition"), index, embedder)
     assert ranked[0].key == "asr"
+
+
+def test_a_disliked_paper_outside_the_candidates_pushes_its_look_alikes_down() -> None:
+    papers = [
+        PaperText(key="a", title="Speculative decoding with draft models for fast inference"),
+        PaperText(key="b", title="Quantization of large language models to four bits"),
+        PaperText(key="c", title="Process reward models for math reasoning"),
+        PaperText(key="d", title="Vision language action models for robot arms"),
+    ]
+    index = PaperIndex(papers)
+    profile = Profile(name="efficient inference", keywords=("inference", "decoding", "bits"))
+    before = score_matrix(index, [profile])[0]
+    disliked = profile.extended(disliked_texts=["Draft models and speculative decoding tricks"])
+    after = score_matrix(index, [disliked])[0]
+    assert after[0] < before[0]
+    assert list(after[1:]) == list(before[1:])  # the others keep their scores
+    liked = profile.extended(liked_texts=["Robot arms driven by vision language action models"])
+    assert score_matrix(index, [liked])[0][3] > before[3]

@@ -1,0 +1,485 @@
+"""The subscription web app over HTTP (FastAPI's TestClient, a real store on SQLite and
+PostgreSQL, the real outbox): double opt-in, confirmations and their replays, preferences,
+RFC 8058 one-click unsubscribe, feedback moving the next ranking, export and deletion, and
+every refusal (forged tokens, CSRF, oversized input, rate limits) leaving the store unchanged."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from digest import accounts
+from digest.accounts import Vote
+from digest.archive import Archive, publish_themes
+from digest.compose import Composer, due_subscribers
+from digest.errors import TokenError
+from digest.ingest import ingest_pages, read_pages
+from digest.models import Cadence, Delivery, Feedback, Subscriber, SubscriberStatus, Subscription
+from digest.periods import Period
+from digest.render import Renderer
+from digest.settings import Settings, load_settings
+from digest.subscriptions import request_from, subscribe
+from digest.themes import load_themes
+from digest.tokens import Purpose, Tokens
+from digest.web import MAX_BODY, create_app
+from tests.conftest import SEEDS
+
+THEMES = load_themes()
+DAY = date(2026, 4, 15)
+EARLIER = date(2026, 2, 16)
+PUBLIC = "https://digest.example.org"
+
+
+@pytest.fixture
+def store(engine: Engine) -> Engine:
+    ingest_pages(read_pages("seeds", SEEDS, None), str(engine.url))
+    return engine
+
+
+@pytest.fixture
+def settings(clean_environ: Path) -> Settings:
+    return load_settings(public_url=PUBLIC, secret_key="web-test-secret", signup_rate="50/minute")
+
+
+@pytest.fixture
+def client(store: Engine, settings: Settings) -> TestClient:
+    return TestClient(create_app(settings, store), base_url=PUBLIC)
+
+
+def tokens(settings: Settings) -> Tokens:
+    return Tokens(settings.secret_key.get_secret_value())
+
+
+def csrf(client: TestClient, path: str = "/") -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    field = BeautifulSoup(page.text, "lxml").select_one('input[name="csrf"]')
+    assert field is not None
+    return str(field["value"])
+
+
+def outbox(settings: Settings) -> list[EmailMessage]:
+    return [
+        message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore[misc]
+        for p in sorted(settings.outbox_dir.glob("signup-*.eml"))
+    ]
+
+
+def link_in(message: EmailMessage, path: str) -> str:
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(rf"{re.escape(PUBLIC)}(/{path}/[^\s]+)", text)
+    assert found, text
+    return found[1]
+
+
+def person(engine: Engine, email: str) -> Subscriber | None:
+    with Session(engine) as session:
+        return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+
+def counts(engine: Engine) -> tuple[int, int, int]:
+    with Session(engine) as session:
+        return (
+            session.exec(select(func.count()).select_from(Subscriber)).one(),
+            session.exec(select(func.count()).select_from(Subscription)).one(),
+            session.exec(select(func.count()).select_from(Feedback)).one(),
+        )
+
+
+def sign_up(client: TestClient, email: str, **fields: object) -> str:
+    data = {"email": email, "themes": ["agents"], "csrf": csrf(client), **fields}
+    response = client.post("/", data=data)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+# --- sign-up and double opt-in ----------------------------------------------------------------
+
+
+def test_the_form_lists_every_theme_with_recent_papers_and_safe_headers(
+    client: TestClient,
+) -> None:
+    page = client.get("/")
+    soup = BeautifulSoup(page.text, "lxml")
+    boxes = [box["value"] for box in soup.select('input[name="themes"]')]
+    assert boxes == list(THEMES)
+    assert soup.select("ul.samples li"), "recent papers under the themes"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none'
+    assert "pd_csrf" in page.headers["set-cookie"] and "HttpOnly" in page.headers["set-cookie"]
+
+
+def test_a_sign_up_is_unconfirmed_and_gets_exactly_one_confirmation_email(
+    client: TestClient, store: Engine, settings: Settings
+) -> None:
+    page = sign_up(client, "Ann@Example.org", interest="diffusion for robots", cadence="weekly")
+    assert "Check your inbox" in page
+    ann = person(store, "ann@example.org")
+    assert ann is not None and ann.status == SubscriberStatus.unconfirmed
+    sent = outbox(settings)
+    assert [m["To"] for m in sent] == ["ann@example.org"]
+    assert "Confirm" in sent[0]["Subject"] and "List-Unsubscribe" not in sent[0]
+    sign_up(client, "ann@example.org")  # again, at once: no second email
+    sign_up(client, "ann@example.org", themes=["robotics-embodied"])
+    assert len(outbox(settings)) == 1
+    with Session(store) as session:  # the newest form is what they meant
+        rows = session.exec(select(Subscription).where(Subscription.subscriber_id == ann.id)).all()
+    assert [r.theme_id for r in rows] == ["robotics-embodied"]
+    assert due_subscribers(store, Cadence.daily) == []  # nothing goes to the unconfirmed
+
+
+def test_confirming_works_once_and_replays_forgeries_and_old_links_change_nothing(
+    client: TestClient, store: Engine, settings: Settings
+) -> None:
+    sign_up(client, "bo@example.org")
+    link = link_in(outbox(settings)[0], "confirm")
+    tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+    assert client.get(tampered).status_code == 404
+    other = "/confirm/" + tokens(settings).make("bo@example.org", Purpose.unsubscribe)
+    assert client.get(other).status_code == 404
+    assert person(store, "bo@example.org").status == SubscriberStatus.unconfirmed  # type: ignore[union-attr]
+    first = client.get(link)
+    assert first.status_code == 200 and "subscribed" in first.text
+    assert person(store, "bo@example.org").status == SubscriberStatus.confirmed  # type: ignore[union-attr]
+    replay = client.get(link)
+    assert replay.status_code == 200 and "Already confirmed" in replay.text
+    accounts.leave(store, "bo@example.org")
+    assert client.get(link).status_code == 410  # an old link does not resubscribe
+    assert person(store, "bo@example.org").status == SubscriberStatus.unsubscribed  # type: ignore[union-attr]
+
+
+def test_a_link_older_than_the_latest_sign_up_email_is_refused(store: Engine) -> None:
+    wanted = request_from({"email": "cy@example.org", "themes": ["agents"]}, "test")
+    first = accounts.sign_up(store, wanted, THEMES)
+    assert first.send == "confirm" and first.at is not None
+    later = first.at + timedelta(hours=2)
+    again = accounts.sign_up(store, wanted, THEMES, now=later)
+    assert again.send == "confirm"
+    stale = accounts.confirm(store, "cy@example.org", first.at - timedelta(seconds=1))
+    assert stale is accounts.ConfirmOutcome.stale
+    assert accounts.confirm(store, "cy@example.org", later) is accounts.ConfirmOutcome.confirmed
+
+
+def test_an_expired_confirmation_token_is_refused(settings: Settings) -> None:
+    token = tokens(settings).make("dee@example.org", Purpose.confirm)
+    assert tokens(settings).read_confirm(token)[0] == "dee@example.org"
+    with pytest.raises(TokenError, match="expired"):
+        tokens(settings).read_confirm(token, max_age=-1)
+
+
+def test_signing_up_a_confirmed_address_changes_nothing_and_mails_a_preferences_link(
+    client: TestClient, store: Engine, settings: Settings
+) -> None:
+    subscribe(store, request_from({"email": "eve@example.org", "themes": ["agents"]}, "t"), THEMES)
+    before = counts(store)
+    sign_up(client, "eve@example.org", themes=["robotics-embodied", "speech-audio"])
+    assert counts(store) == before
+    (notice,) = outbox(settings)
+    assert "preferences" in link_in(notice, "preferences")
+    sign_up(client, "eve@example.org")
+    assert len(outbox(settings)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"email": "not an address"}, "is not an email address"),
+        ({"email": "x@example.org", "themes": ["no-such-theme"]}, "not in the catalogue"),
+        ({"email": "x@example.org", "themes": []}, "choose at least one theme"),
+        ({"email": "x@example.org", "interest": "<script>alert(1)</script>" * 200}, "interest"),
+        ({"email": "<script>alert(1)</script>@example.org"}, "is not an email address"),
+    ],
+)
+def test_a_bad_sign_up_is_refused_with_a_clear_message_and_nothing_written(
+    client: TestClient, store: Engine, settings: Settings, fields: dict[str, object], message: str
+) -> None:
+    before = counts(store)
+    data = {"themes": ["agents"], "csrf": csrf(client), **fields}
+    response = client.post("/", data=data)
+    assert response.status_code == 422
+    assert message in response.text
+    assert "<script>alert" not in response.text  # what they typed comes back escaped
+    assert counts(store) == before and outbox(settings) == []
+
+
+def test_posts_without_the_csrf_pair_are_refused(client: TestClient, store: Engine) -> None:
+    before = counts(store)
+    assert (
+        client.post(
+            "/", data={"email": "f@example.org", "themes": ["agents"], "csrf": "x"}
+        ).status_code
+        == 403
+    )
+    foreign = TestClient(client.app, base_url=PUBLIC)  # another browser: its own cookie
+    field = csrf(client)
+    foreign.get("/")
+    response = foreign.post(
+        "/", data={"email": "f@example.org", "themes": ["agents"], "csrf": field}
+    )
+    assert response.status_code == 403
+    assert counts(store) == before
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient, store: Engine) -> None:
+    before = counts(store)
+    body = "email=a%40example.org&interest=" + "x" * (MAX_BODY + 10)
+    response = client.post(
+        "/", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 413
+    assert counts(store) == before
+
+
+def test_sign_ups_are_rate_limited_per_client(store: Engine, clean_environ: Path) -> None:
+    settings = load_settings(public_url=PUBLIC, signup_rate="2/minute")
+    client = TestClient(create_app(settings, store), base_url=PUBLIC)
+    codes = [
+        client.post(
+            "/", data={"email": f"r{i}@example.org", "themes": ["agents"], "csrf": csrf(client)}
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    assert person(store, "r2@example.org") is None
+
+
+# --- preferences, unsubscribe, feedback, privacy -----------------------------------------------
+
+
+@pytest.fixture
+def member(store: Engine) -> str:
+    email = "gus@example.org"
+    subscribe(store, request_from({"email": email, "themes": ["agents"]}, "test"), THEMES)
+    return email
+
+
+def test_preferences_show_and_change_themes_cadence_and_pause(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    path = "/preferences/" + tokens(settings).make(member, Purpose.preferences)
+    page = BeautifulSoup(client.get(path).text, "lxml")
+    assert [b["value"] for b in page.select('input[name="themes"][checked]')] == ["agents"]
+    data = {
+        "csrf": csrf(client, path),
+        "themes": ["robotics-embodied", "llm-reasoning-rl"],
+        "interest": "humanoid locomotion",
+        "keywords": "sim-to-real, whole-body control",
+        "cadence": "weekly",
+        "max_items": "5",
+        "paused": "true",
+    }
+    response = client.post(path, data=data, follow_redirects=False)
+    assert response.status_code == 303
+    account = accounts.account(store, member)
+    assert account is not None
+    prefs = account.preferences
+    assert prefs.themes == ("robotics-embodied", "llm-reasoning-rl")
+    assert prefs.keywords == ("sim-to-real", "whole-body control")
+    assert (prefs.cadence, prefs.max_items, prefs.paused) == (Cadence.weekly, 5, True)
+    assert due_subscribers(store, Cadence.weekly) == []  # paused
+    shown = client.get(response.headers["location"])
+    assert "Saved." in shown.text
+    forged = client.post(path + "x", data=data)
+    assert forged.status_code == 404
+    no_csrf = client.post(path, data={**data, "csrf": "nope", "themes": ["agents"]})
+    assert no_csrf.status_code == 403
+    assert accounts.account(store, member).preferences.themes == prefs.themes  # type: ignore[union-attr]
+
+
+def test_one_click_unsubscribe_by_post_and_a_get_changes_nothing(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    path = "/unsubscribe/" + tokens(settings).make(member, Purpose.unsubscribe)
+    page = client.get(path)  # what a link scanner does
+    assert page.status_code == 200 and "<form" in page.text
+    assert person(store, member).status == SubscriberStatus.confirmed  # type: ignore[union-attr]
+    assert client.post(path, data={}).status_code == 400
+    provider = TestClient(client.app, base_url=PUBLIC)  # a mail provider: no cookies
+    response = provider.post(
+        path,
+        content="List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    assert person(store, member).status == SubscriberStatus.unsubscribed  # type: ignore[union-attr]
+    assert provider.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    preferences_token = tokens(settings).make(member, Purpose.preferences)
+    assert (
+        provider.post(
+            "/unsubscribe/" + preferences_token, data={"List-Unsubscribe": "One-Click"}
+        ).status_code
+        == 404
+    )
+
+
+def test_feedback_links_record_on_post_only_and_move_every_section(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    composer = Composer(store, Period.day(DAY), THEMES)
+    paper = composer.compose(member, accounts_subscriptions(store, member)).sections[0].papers[0]
+    path = "/feedback/" + tokens(settings).make(member, Purpose.feedback)
+    page = client.get(path, params={"paper": paper.key, "vote": "less"})
+    assert page.status_code == 200 and paper.title.split()[0] in page.text
+    assert counts(store)[2] == 0
+    assert client.get(path, params={"paper": "no-such-paper", "vote": "less"}).status_code == 404
+    assert client.get(path, params={"paper": paper.key, "vote": "meh"}).status_code == 422
+    data = {"csrf": csrf(client), "paper": paper.key, "vote": "less"}
+    assert client.post(path, data=data).status_code == 200
+    assert [s.disliked for s in accounts_subscriptions(store, member)] == [[paper.key]]
+    assert client.post(path, data={**data, "vote": "more"}).status_code == 200
+    (row,) = accounts_subscriptions(store, member)
+    assert (row.liked, row.disliked) == ([paper.key], [])
+    assert counts(store)[2] == 1  # one vote per paper: the newest
+
+
+def accounts_subscriptions(engine: Engine, email: str) -> list[Subscription]:
+    with Session(engine) as session:
+        found = session.exec(select(Subscriber).where(Subscriber.email == email)).one()
+        return list(
+            session.exec(
+                select(Subscription).where(
+                    Subscription.subscriber_id == found.id, Subscription.active
+                )
+            ).all()
+        )
+
+
+def test_less_like_this_drops_that_topic_in_the_next_digest(store: Engine, member: str) -> None:
+    """A vote on an earlier day's paper reaches the next day's ranking (the paper itself is no
+    longer a candidate): the next day's paper most like it falls."""
+
+    def ranking() -> list[tuple[str, float]]:
+        composer = Composer(store, Period.day(DAY), THEMES)
+        rows = accounts_subscriptions(store, member)
+        for row in rows:
+            row.max_items = 100
+        digest = composer.compose(member, rows)
+        return [(p.key, p.score) for s in digest.sections for p in s.papers]
+
+    before = ranking()
+    earlier = Composer(store, Period.span(date(2020, 1, 1), EARLIER), THEMES).papers
+    overlap, target, disliked = max(
+        (
+            (len(words(title_of(store, key)) & words(old.title)), key, old)
+            for key, _ in before
+            for old in earlier
+        ),
+        key=lambda found: (found[0], found[1], found[2].key),
+    )
+    assert overlap >= 2, "an earlier paper on the same topic as one of today's"
+    assert accounts.record_feedback(store, member, disliked.key, Vote.less)
+    after = ranking()
+    old_place, old_score = [k for k, _ in before].index(target), dict(before)[target]
+    keys = [k for k, _ in after]
+    assert dict(after).get(target, float("-inf")) < old_score
+    assert target not in keys or keys.index(target) > old_place or old_place == len(keys) - 1
+    others = [k for k, _ in before if k != target]
+    assert [k for k in keys if k != target] == [k for k in others if k in keys]
+
+
+def words(title: str) -> set[str]:
+    common = {"model", "models", "language", "large", "learning", "towards", "using", "via"}
+    return set(re.findall(r"[a-z]{5,}", title.lower())) - common
+
+
+def title_of(engine: Engine, key: str) -> str:
+    return (accounts.paper_title(engine, key) or "").lower()
+
+
+def test_export_holds_everything_and_delete_erases_it(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    paper = Composer(store, Period.day(DAY), THEMES).papers[0]
+    accounts.record_feedback(store, member, paper.key, Vote.more)
+    path = "/preferences/" + tokens(settings).make(member, Purpose.preferences)
+    export = client.get(path + "/export")
+    assert export.status_code == 200
+    assert "attachment" in export.headers["content-disposition"]
+    data = json.loads(export.text)
+    assert data["subscriber"]["email"] == member
+    assert data["subscriptions"][0]["theme_id"] == "agents"
+    assert data["feedback"][0]["paper_key"] == paper.key
+    assert client.post(path + "/delete", data={"csrf": csrf(client, path)}).status_code == 400
+    assert person(store, member) is not None
+    deleted = client.post(path + "/delete", data={"csrf": csrf(client, path), "confirm": "yes"})
+    assert deleted.status_code == 200
+    assert person(store, member) is None and counts(store) == (0, 0, 0)
+    with Session(store) as session:
+        assert session.exec(select(func.count()).select_from(Delivery)).one() == 0
+    assert client.get(path).status_code == 404
+
+
+def test_the_digest_links_lead_to_working_pages(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    renderer = Renderer.from_settings(settings)
+    digest = Composer(store, Period.day(DAY), THEMES).compose(
+        member, accounts_subscriptions(store, member)
+    )
+    email = renderer.render(digest)
+    soup = BeautifulSoup(email.html, "lxml")
+    less = soup.find("a", string="Less like this")
+    assert less is not None
+    url = urlsplit(str(less["href"]))
+    assert parse_qs(url.query)["vote"] == ["less"]
+    assert client.get(f"{url.path}?{url.query}").status_code == 200
+    for name in ("Manage preferences", "Unsubscribe"):
+        link = soup.find("a", string=name)
+        assert link is not None
+        assert client.get(urlsplit(str(link["href"])).path).status_code == 200
+    header = email.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
+    one_click = TestClient(client.app, base_url=PUBLIC).post(
+        urlsplit(header).path, data={"List-Unsubscribe": "One-Click"}
+    )
+    assert one_click.status_code == 200
+    assert person(store, member).status == SubscriberStatus.unsubscribed  # type: ignore[union-attr]
+    assert "More like this:" in email.text
+
+
+def test_the_archive_and_feeds_are_served(
+    client: TestClient, store: Engine, settings: Settings
+) -> None:
+    archive = Archive(settings.archive_dir, settings.public_url)
+    publish_themes(store, Renderer.from_settings(settings), THEMES, archive, DAY)
+    index = client.get("/archive/")
+    assert index.status_code == 200 and "Papers Digest archive" in index.text
+    feed = client.get("/archive/feeds/agents.atom")
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    assert client.get("/archive/../digest.db").status_code == 404
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("purpose", list(Purpose))
+def test_a_token_works_only_for_its_own_purpose_address_and_key(purpose: Purpose) -> None:
+    signer = Tokens("the-key")
+    token = signer.make("hal@example.org", purpose)
+    if purpose is Purpose.confirm:
+        assert signer.read_confirm(token)[0] == "hal@example.org"
+    assert signer.read(token, purpose) == "hal@example.org"
+    for other in Purpose:
+        if other is not purpose:
+            with pytest.raises(TokenError):
+                signer.read(token, other)
+    with pytest.raises(TokenError):
+        Tokens("another-key").read(token, purpose)
+    payload, _, rest = token.partition(".")
+    forged = Tokens("the-key").make("mallory@example.org", purpose).partition(".")[0]
+    with pytest.raises(TokenError):
+        signer.read(f"{forged}.{rest}", purpose)  # someone else's address, our signature
+    with pytest.raises(TokenError):
+        signer.read(payload, purpose)

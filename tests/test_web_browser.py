@@ -1,0 +1,185 @@
+"""A subscriber's whole journey in a real browser (headless Debian chromium via Playwright)
+against the web app served by uvicorn on loopback, with mail going through a real SMTP server
+(aiosmtpd): subscribe, read the confirmation mail, confirm, change preferences, receive a
+digest, click "less like this", and unsubscribe from the email's footer."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from digest.archive import Archive
+from digest.ingest import ingest_pages, read_pages
+from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription
+from digest.periods import Period
+from digest.render import Renderer
+from digest.sending import SendOptions, send_digests
+from digest.settings import Settings, load_settings
+from digest.store import get_engine
+from digest.themes import load_themes
+from digest.web import create_app
+from tests.conftest import SEEDS
+from tests.smtp_sink import Sink, free_port
+from tests.test_browser import CHROMIUM
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed"),
+]
+
+DAY = date(2026, 4, 15)
+OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+class Served:
+    """The app under uvicorn in a thread of this process, on a free loopback port."""
+
+    def __init__(self, settings: Settings, engine: Engine, port: int) -> None:
+        config = uvicorn.Config(
+            create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def world(clean_environ: Path) -> Iterator[tuple[Settings, Engine, Sink]]:
+    port = free_port()
+    with Sink() as sink:
+        settings = load_settings(
+            public_url=f"http://127.0.0.1:{port}", delivery=sink.url, secret_key="walk-secret"
+        )
+        engine = get_engine(settings.db_url)
+        ingest_pages(read_pages("seeds", SEEDS, None), settings.db_url)
+        with Served(settings, engine, port):
+            yield settings, engine, sink
+
+
+def mail_to(sink: Sink, address: str, count: int) -> list[EmailMessage]:
+    deadline = time.monotonic() + 10
+    while True:
+        found = [m for m in sink.handler.parsed() if m["To"] == address]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def subscriber(engine: Engine, address: str) -> tuple[Subscriber, list[Subscription]]:
+    with Session(engine) as session:
+        person = session.exec(select(Subscriber).where(Subscriber.email == address)).one()
+        rows = session.exec(
+            select(Subscription).where(Subscription.subscriber_id == person.id)
+        ).all()
+        return person, [r for r in rows if r.active]
+
+
+def submit(page: Any, selector: str) -> None:
+    """Click what leads to another page, and wait until that page has loaded."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
+def test_subscribe_confirm_manage_read_vote_and_unsubscribe(
+    world: tuple[Settings, Engine, Sink], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings, engine, sink = world
+    address = "walker@example.org"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 375, "height": 900})
+        try:
+            page.goto(settings.public_url + "/")
+            assert page.evaluate(OVERFLOW) <= 0, "the sign-up form fits a phone"
+            page.screenshot(path=str(tmp_path / "1-subscribe.png"), full_page=True)
+            page.fill('input[name="email"]', address)
+            page.check('input[value="agents"]')
+            submit(page, "button[type=submit]")
+            assert "Check your inbox" in page.inner_text("h1")
+            (confirmation,) = mail_to(sink, address, 1)
+            assert subscriber(engine, address)[0].status == SubscriberStatus.unconfirmed
+
+            text = confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            link = re.search(r"http://\S+/confirm/\S+", text)
+            assert link is not None
+            page.goto(link[0])
+            assert "subscribed" in page.inner_text("h1")
+            assert subscriber(engine, address)[0].status == SubscriberStatus.confirmed
+
+            submit(page, "text=Choose themes and cadence")
+            page.check('input[value="robotics-embodied"]')
+            page.fill('input[name="max_items"]', "4")
+            assert page.evaluate(OVERFLOW) <= 0, "the preferences page fits a phone"
+            submit(page, "text=Save preferences")  # (a full-page screenshot first eats the click)
+            assert "Saved." in page.inner_text("form")
+            page.screenshot(path=str(tmp_path / "2-preferences.png"), full_page=True)
+            _, rows = subscriber(engine, address)
+            assert sorted(r.theme_id or "" for r in rows) == ["agents", "robotics-embodied"]
+            assert {r.max_items for r in rows} == {4}
+
+            summary = send_digests(
+                engine,
+                period=Period.day(DAY),
+                cadence=Cadence.daily,
+                themes=load_themes(),
+                renderer=Renderer.from_settings(settings),
+                archive=Archive(settings.archive_dir, settings.public_url),
+                channel=settings.delivery.get_secret_value(),
+                outbox=settings.outbox_dir,
+                options=SendOptions(workers=1),
+            )
+            assert summary.sent == 1
+            digest = mail_to(sink, address, 2)[-1]
+            html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+            page.set_content(html)
+            first_title = page.inner_text("a.title >> nth=0")
+            submit(page, "text=Less like this >> nth=0")
+            assert "Fewer papers like this?" in page.inner_text("h1")
+            submit(page, "button[type=submit]")
+            assert "Thanks, noted" in page.inner_text("h1")
+            _, rows = subscriber(engine, address)
+            disliked = {key for r in rows for key in r.disliked}
+            assert len(disliked) == 1
+            with Session(engine) as session:
+                from digest.models import Paper
+
+                paper = session.exec(select(Paper).where(Paper.key == disliked.pop())).one()
+            assert paper.title == first_title
+
+            page.set_content(html)
+            submit(page, "td.footer >> text=Unsubscribe")
+            assert "Unsubscribe" in page.inner_text("h1")
+            assert subscriber(engine, address)[0].status == SubscriberStatus.confirmed
+            submit(page, "button[type=submit]")
+            assert "unsubscribed" in page.inner_text("h1")
+            page.screenshot(path=str(tmp_path / "4-unsubscribed.png"), full_page=True)
+            assert subscriber(engine, address)[0].status == SubscriberStatus.unsubscribed
+        finally:
+            browser.close()
