@@ -194,7 +194,8 @@ def account(engine: Engine, email: str) -> Account | None:
 def update_preferences(
     engine: Engine, email: str, preferences: Preferences, themes: dict[str, Theme]
 ) -> None:
-    """Make the subscriber's subscriptions match ``preferences``, all or nothing."""
+    """Make the subscriber's subscriptions match ``preferences``, all or nothing. Saving
+    from the emailed link also (re)subscribes someone who had left."""
     unknown = [t for t in preferences.themes if t not in themes]
     if unknown:
         raise SubscriptionError(f"theme {unknown[0]!r} is not in the catalogue")
@@ -224,6 +225,8 @@ def update_preferences(
             row.max_items = preferences.max_items
             session.add(row)
         found.paused, found.quiet_days = preferences.paused, preferences.quiet_days
+        if found.status != SubscriberStatus.confirmed:  # the link proved the mailbox is theirs
+            found.status, found.confirmed_at = SubscriberStatus.confirmed, utcnow()
         found.updated_at = utcnow()
         session.add(found)
 

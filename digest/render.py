@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import email.policy
+import functools
 import hashlib
 import hmac
 import re
@@ -26,6 +27,7 @@ from urllib.parse import quote
 
 import css_inline
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
 
 from digest.assemble import QUIET, Digest, DigestPaper
@@ -148,13 +150,13 @@ class Links:
         return f"{self._public}/preferences/{self.token(Purpose.preferences)}"
 
     @cached_property
-    def _feedback(self) -> str:
+    def feedback_base(self) -> str:
+        """The start of every "more / less like this" link: one token per email, the paper
+        and the vote follow in the query (the token steers only its holder's profile)."""
         return f"{self._public}/feedback/{self.token(Purpose.feedback)}"
 
     def feedback(self, paper: DigestPaper, vote: str) -> str:
-        """'More like this' / 'less like this' for one paper: one token per email, the paper
-        and the vote in the query (the token lets its holder steer only their own profile)."""
-        return f"{self._feedback}?paper={quote(paper.key, safe=':')}&vote={vote}"
+        return self.feedback_base + _vote_query(paper.key, vote)
 
     def paper_page(self, paper: DigestPaper) -> str:
         if paper.arxiv_id:
@@ -356,10 +358,20 @@ class Renderer:
         papers = [p for section in digest.sections for p in section.papers]
         lead = papers[0].title if papers else ""
 
-        def votes(paper: DigestPaper) -> tuple[str, str] | tuple[None, None]:
-            if not links.personal:
+        base = links.feedback_base if links.personal else ""
+
+        def html_votes(paper: DigestPaper) -> tuple[Markup, Markup] | tuple[None, None]:
+            """The per-paper ends of the feedback links, escaped and cached once per paper;
+            the template puts the subscriber's ``vote_base`` in front of them."""
+            if not base:
                 return None, None
-            return links.feedback(paper, "more"), links.feedback(paper, "less")
+            return _vote_query_html(paper.key, "more"), _vote_query_html(paper.key, "less")
+
+        def text_votes(paper: DigestPaper) -> tuple[str, str] | tuple[None, None]:
+            if not base:
+                return None, None
+            more, less = _vote_query(paper.key, "more"), _vote_query(paper.key, "less")
+            return base + more, base + less
 
         count = len(papers) + more
         return {
@@ -372,11 +384,14 @@ class Renderer:
             "count": count,
             "headline": headline(digest, count, theme),
             "html_sections": [
-                (s.title, [(html_cards(p), *votes(p)) for p in s.papers]) for s in digest.sections
+                (s.title, [(html_cards(p), *html_votes(p)) for p in s.papers])
+                for s in digest.sections
             ],
             "text_sections": [
-                (s.title, [(text_cards(p), *votes(p)) for p in s.papers]) for s in digest.sections
+                (s.title, [(text_cards(p), *text_votes(p)) for p in s.papers])
+                for s in digest.sections
             ],
+            "vote_base": Markup(escape(base)),
             "period_text": period_text(digest),
             "topics": ", ".join(s.title for s in digest.sections if s.theme_id != QUIET),
             "lead_title": lead,
@@ -395,6 +410,18 @@ class Renderer:
             "List-Unsubscribe": f"<{links.unsubscribe}>, <{mailto}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
+
+
+@functools.lru_cache(maxsize=65_536)
+def _vote_query(key: str, vote: str) -> str:
+    """``?paper=KEY&vote=VOTE`` (cached: every subscriber's cards share the papers, and
+    quoting costs more than the rest of the link)."""
+    return f"?paper={quote(key, safe=':')}&vote={vote}"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _vote_query_html(key: str, vote: str) -> Markup:
+    return escape(_vote_query(key, vote))
 
 
 def encoded_words(text: str) -> str:

@@ -315,6 +315,13 @@ def test_one_click_unsubscribe_by_post_and_a_get_changes_nothing(
     assert response.status_code == 200
     assert person(store, member).status == SubscriberStatus.unsubscribed  # type: ignore[union-attr]
     assert provider.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert due_subscribers(store, Cadence.daily) == []
+    resubscribe = "/preferences/" + tokens(settings).make(member, Purpose.preferences)
+    assert "You are unsubscribed" in client.get(resubscribe).text
+    data = {"csrf": csrf(client, resubscribe), "themes": ["agents"], "cadence": "daily"}
+    assert client.post(resubscribe, data=data).status_code == 200  # (redirect followed)
+    assert [p.email for p, _ in due_subscribers(store, Cadence.daily)] == [member]
+    accounts.leave(store, member)
     preferences_token = tokens(settings).make(member, Purpose.preferences)
     assert (
         provider.post(

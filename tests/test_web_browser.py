@@ -183,3 +183,37 @@ def test_subscribe_confirm_manage_read_vote_and_unsubscribe(
             assert subscriber(engine, address)[0].status == SubscriberStatus.unsubscribed
         finally:
             browser.close()
+
+
+def test_digest_web_serves_the_app_on_the_configured_port(clean_environ: Path) -> None:
+    """The README's `digest web`, as a process: it answers on loopback and stops on SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    port = free_port()
+    command = [sys.executable, "-c", "from flows.cli import app; app()", "web", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env={**os.environ, "DIGEST_SIGNUP_RATE": "3/minute"}, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "digest web did not answer"
+                time.sleep(0.2)
+        assert "Get trending papers in your email inbox" in page
+        assert (clean_environ / "digest.db").exists()  # embedded defaults: SQLite in DATA_DIR
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=20)
+    # uvicorn shuts down cleanly, then re-raises the signal it caught
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert b"Finished server process" in errors
