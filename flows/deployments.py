@@ -22,7 +22,9 @@ __all__ = ["deployments"]
 
 
 def deployments(settings: Settings) -> list[RunnerDeployment]:
-    """The three deployments with their schedules, from ``settings``."""
+    """The three deployments with their schedules, from ``settings``. Parameters are checked
+    against each flow's signature when a run is created, so a wrong type is refused before
+    any work."""
     zones = settings.zones
     made = [
         daily.to_deployment(
@@ -38,12 +40,14 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
             ],
             description="Ingest the newest listings, then send each send zone its daily digests.",
             tags=["papers-digest"],
+            enforce_parameter_schema=True,
         ),
         weekly.to_deployment(
             name="weekly",
             schedule=Cron(settings.weekly_cron, timezone=zones[0]),
             description="Send the weekly digests for the current ISO week.",
             tags=["papers-digest"],
+            enforce_parameter_schema=True,
         ),
         backfill.to_deployment(
             name="backfill",
@@ -51,6 +55,7 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
             description="Ingest a date range by hand (start, end); send=true mails one digest "
             "for the whole range.",
             tags=["papers-digest"],
+            enforce_parameter_schema=True,
         ),
     ]
     # to_deployment is sync-compatible: called from sync code it returns the deployment itself

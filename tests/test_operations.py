@@ -120,6 +120,7 @@ def test_prefect_yaml_mirrors_the_deployments_in_code() -> None:
         path, function = entry["entrypoint"].split(":")
         assert (root / path).exists() and f"def {function}(" in (root / path).read_text()
         assert entry.get("parameters", {}) == deployment.parameters
+        assert entry["enforce_parameter_schema"] is deployment.enforce_parameter_schema is True
         ours = [(s.schedule.cron, s.schedule.timezone, s.parameters) for s in deployment.schedules]
         theirs = [
             (s["cron"], s["timezone"], s.get("parameters", {})) for s in entry.get("schedules", [])
