@@ -3,6 +3,7 @@ show nothing changes; failures are retried, recorded and reported, never half-st
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 import pytest
@@ -60,12 +61,36 @@ def test_ingest_one_api_day_then_a_conditional_refetch(hf: LocalSite) -> None:
     assert hf.seen[-1].headers.get("If-None-Match") == '"2026-03-04"'
 
 
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage())
+
+
 def test_backfill_a_week_with_a_flaky_day_then_again(hf: LocalSite) -> None:
     serve_week(hf)
     wednesday = str(MONDAY + timedelta(days=2))
     hf.routes["/api/daily_papers?date=" + wednesday + "&limit=100&p=0"].insert(0, Reply(503))
-    summary = backfill(start=MONDAY, end=MONDAY + timedelta(days=6), source="hf-api", concurrency=3)
+    lines = Lines()
+    runs = logging.getLogger("prefect.flow_runs")
+    level = runs.level
+    runs.addHandler(lines)
+    runs.setLevel(logging.INFO)
+    try:
+        summary = backfill(
+            start=MONDAY, end=MONDAY + timedelta(days=6), source="hf-api", concurrency=3
+        )
+    finally:
+        runs.removeHandler(lines)
+        runs.setLevel(level)
     assert summary.pages == 7 and summary.counts.new == 3 + 4 + 5 + 6 + 7 and not summary.failures
+    progress = [line for line in lines.seen if line.startswith("backfill hf-api: ")]
+    assert len(progress) == 7  # off a terminal: one line per day, in order, with an ETA
+    assert progress[0].startswith(f"backfill hf-api: {MONDAY} 3 new, 0 updated; 1/7 days")
+    assert "7/7 days, 25 new, 0 updated papers, ETA 0:00" in progress[-1]
     engine = get_engine(load_settings().db_url)
     assert len(list_papers(engine, listed_on=MONDAY + timedelta(days=4))) == 7
     assert list_papers(engine, listed_on=MONDAY + timedelta(days=5)) == []
