@@ -7,15 +7,19 @@ run with sentence-transformers on the CPU. Optional: install the ``semantic`` ex
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from digest.files import write_atomic
 from digest.scoring import Matrix
 from digest.settings import Settings
 
@@ -29,11 +33,13 @@ class MiniLM:
 
     def __init__(self, model: Any) -> None:
         self._model = model
+        self._lock = threading.Lock()  # a fast tokenizer refuses two threads at once
 
     def encode(self, texts: Sequence[str]) -> Matrix:
-        vectors = self._model.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
-        )
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
+            )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -68,15 +74,22 @@ class CachedEmbedder:
         )
 
     def _save(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._path.with_suffix(".tmp.npz")
+        """Write the cache atomically, first taking in what other processes or threads (the
+        shards of a send run) saved meanwhile, so no writer loses another's vectors."""
+        if self._path.exists():
+            with np.load(self._path) as stored:
+                for key, vector in zip(stored["keys"], stored["vectors"], strict=True):
+                    self._vectors.setdefault(str(key), vector)
         keys = list(self._vectors)
-        np.savez(partial, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
-        partial.replace(self._path)
+        buffer = io.BytesIO()
+        np.savez(buffer, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+        write_atomic(self._path, buffer.getvalue())
 
 
+@functools.cache
 def load_embedder() -> MiniLM | None:
-    """The packaged MiniLM, or None (with a logged notice) when the extra is not installed."""
+    """The packaged MiniLM, or None (with a logged notice) when the extra is not installed;
+    loaded once per process (the shards of a send run share it)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

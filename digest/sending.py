@@ -83,12 +83,33 @@ class SendSummary:
     retries: int = 0
     unconfirmed: int = 0
     failures: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage (compose, render, archive, plan, deliver), for benchmarks."""
+
+    def timed(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        with _COUNTING:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
 
     def count(self, what: str, failure: str | None = None) -> None:
         with _COUNTING:
             setattr(self, what, getattr(self, what) + 1)
             if failure:
                 self.failures.append(failure)
+
+    @classmethod
+    def combined(cls, parts: Sequence[SendSummary]) -> SendSummary:
+        """The shards of one run, added up."""
+        total = cls(period=parts[0].period, cadence=parts[0].cadence)
+        for part in parts:
+            for name in ("sent", "skipped", "failed", "suppressed", "earlier", "retries"):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+            total.unconfirmed += part.unconfirmed
+            total.failures.extend(part.failures)
+            for stage, seconds in part.seconds.items():
+                total.seconds[stage] = total.seconds.get(stage, 0.0) + seconds
+        return total
 
     def __str__(self) -> str:
         return (
@@ -156,13 +177,19 @@ def send_digests(
     embedder: Callable[[], CachedEmbedder | None] = lambda: None,
     bucket: str | None = None,
     buckets: Sequence[str] = (),
+    shard: tuple[int, int] = (0, 1),
 ) -> SendSummary:
     """Send every due ``cadence`` subscriber their digest for ``period``, exactly once; with a
     ``bucket`` (one of the send-time zones ``buckets``), only those whose own time zone is
-    nearest to it."""
+    nearest to it; with ``shard`` ``(i, n)``, only subscribers whose id is ``i`` modulo ``n``
+    (so ``n`` tasks, on threads or machines, share a run without overlapping)."""
     summary = SendSummary(period=period.label, cadence=cadence.value)
     composer = Composer(engine, period, themes, embedder)
     people = due_subscribers(engine, cadence)
+    index, shards = shard
+    if not 0 <= index < shards:
+        raise ValueError(f"shard {index} of {shards}: expected 0 <= shard < shards")
+    people = [p for p in people if (p[0].id or 0) % shards == index]
     if bucket is not None:
         zones = list(buckets) or [bucket]
         people = [p for p in people if bucket_of(p[0].timezone, zones) == bucket]
@@ -177,7 +204,9 @@ def send_digests(
     with _Workers(engine, channel, outbox, options, summary) as workers:
         for batch in _chunks(people, options.batch):
             outgoing = _prepare(engine, batch, composer, renderer, archive, channel, summary)
+            clock = time.perf_counter()
             waiting += workers.deliver(outgoing)
+            summary.timed("deliver", clock)
         _take_over(engine, workers, summary, waiting, cadence, period, options)
     return summary
 
@@ -211,14 +240,18 @@ def _prepare(
     already = ledger.sent_papers(engine, issues, except_issues=issues.values())
     rows: list[dict[str, object]] = []
     emails: dict[int, RenderedEmail] = {}
+    clock = time.perf_counter()
     for person, subscriptions in batch:
         assert person.id is not None
         digest = composer.compose(
             person.email, subscriptions, already[person.id], quiet_days=person.quiet_days
         )
+        clock = summary.timed("compose", clock)
         if not digest.is_empty:
             emails[person.id] = renderer.render(digest)
+            clock = summary.timed("render", clock)
             archive.write(archive.issue(issues[person.id]), renderer.web_page(digest))
+            clock = summary.timed("archive", clock)
         rows.append(
             {
                 "subscriber_id": person.id,
@@ -232,7 +265,10 @@ def _prepare(
         )
     channels = {p.id: p.channel or channel for p, _ in batch}
     outgoing = []
-    for planned in ledger.plan(engine, rows):
+    clock = time.perf_counter()
+    planned_rows = ledger.plan(engine, rows)
+    summary.timed("plan", clock)
+    for planned in planned_rows:
         if planned.status in (DeliveryStatus.sent, DeliveryStatus.failed):
             summary.count("earlier")
         elif planned.status == DeliveryStatus.skipped:

@@ -7,6 +7,7 @@ there is deliberately no module-level instance, so tests and flows never share h
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse as parse_rate
@@ -68,6 +69,15 @@ class Settings(BaseSettings):
         "UTC", description="Comma-separated IANA zones; one daily run at each one's morning."
     )
     daily_source: str = Field("hf-api", description="Source the scheduled daily run ingests.")
+    send_shards: int = Field(
+        1, ge=1, le=256, description="Subscriber shards a send run fans out as Prefect tasks."
+    )
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="Runs the send shards: threads, or Dask (prefect-dask)."
+    )
+    dask_address: str | None = Field(
+        None, description="A Dask scheduler (tcp://host:8786); default: an in-process cluster."
+    )
     web_host: str = Field("127.0.0.1", description="Address `digest web` listens on.")
     web_port: int = Field(8000, ge=1, le=65535, description="Port `digest web` listens on.")
     signup_rate: str = Field(

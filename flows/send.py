@@ -9,11 +9,13 @@ runs against the same Prefect server from overlapping in the first place.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from digest.archive import Archive
 from digest.compose import newest_listing_day, period_for
@@ -50,9 +52,51 @@ def send_digests(
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(LIMIT, 1)
     with concurrency(LIMIT, occupy=1, strict=True, lease_duration=settings.send_lease):
-        summary = send_batches(settings, wanted, period, timezone)
+        summary = fan_out(settings, wanted, period, timezone)
     report(summary)
     return summary
+
+
+def task_runner(settings: Settings) -> TaskRunner[Any]:
+    """Where the shards run: threads of this process (default), or Dask (``DIGEST_TASK_RUNNER
+    =dask``): the scheduler at ``DIGEST_DASK_ADDRESS``, else an in-process local cluster."""
+    if settings.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=settings.send_shards)
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": 1,
+            "threads_per_worker": settings.send_shards,
+            "processes": False,
+            "dashboard_address": None,
+        }
+    )
+
+
+def fan_out(
+    settings: Settings, cadence: Cadence, period: Period, timezone: str | None
+) -> SendSummary:
+    """One task per shard of subscribers, on the configured task runner; the ledger keeps
+    every issue to one send whatever runs where. Rate limits are split between the shards."""
+    shards = settings.send_shards
+    with task_runner(settings) as runner:
+        futures = [
+            runner.submit(
+                send_batches,
+                {
+                    "settings": settings,
+                    "cadence": cadence,
+                    "period": period,
+                    "timezone": timezone,
+                    "shard": (index, shards),
+                },
+            )
+            for index in range(shards)
+        ]
+        return SendSummary.combined([future.result() for future in futures])
 
 
 def newest_day(settings: Settings) -> date:
@@ -62,10 +106,18 @@ def newest_day(settings: Settings) -> date:
     return newest
 
 
-@task(cache_policy=NO_CACHE, task_run_name="send {cadence.value} digests for {period.label}")
+@task(
+    cache_policy=NO_CACHE,
+    task_run_name="send {cadence.value} digests for {period.label}, shard {shard[0]}",
+)
 def send_batches(
-    settings: Settings, cadence: Cadence, period: Period, timezone: str | None = None
+    settings: Settings,
+    cadence: Cadence,
+    period: Period,
+    timezone: str | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> SendSummary:
+    shards = shard[1]
     return send_all(
         get_engine(settings.db_url),
         period=period,
@@ -78,8 +130,8 @@ def send_batches(
         options=SendOptions(
             workers=settings.send_workers,
             batch=settings.send_batch,
-            rate=settings.send_rate,
-            hourly=settings.send_hourly,
+            rate=settings.send_rate / shards,
+            hourly=settings.send_hourly // shards if settings.send_hourly else 0,
             attempts=settings.send_attempts,
             backoff=settings.send_backoff,
             lease=settings.send_lease,
@@ -88,6 +140,7 @@ def send_batches(
         embedder=lambda: load_cached_embedder(settings),
         bucket=timezone,
         buckets=settings.zones,
+        shard=shard,
     )
 
 

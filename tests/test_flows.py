@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
 from digest.errors import ConfigError, PartialFailure
-from digest.models import FetchLog
-from digest.settings import load_settings
+from digest.ingest import ingest_pages, read_pages
+from digest.models import Delivery, FetchLog
+from digest.settings import BUNDLED_SEEDS_DIR, load_settings
 from digest.store import count_rows, get_engine, list_papers
+from digest.subscriptions import import_subscribers, request_from, subscribe
+from digest.themes import load_themes
 from flows.backfill import backfill
 from flows.ingest import ingest
+from tests.conftest import SEEDS
 from tests.factories import api_day, json_body, list_page_html
 from tests.site import LocalSite, Reply
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_harness")]
 MONDAY = date(2026, 3, 2)
+THEMES = load_themes()
 
 
 @pytest.fixture
@@ -152,3 +158,38 @@ def test_an_impossible_range_is_refused_before_any_request(hf: LocalSite) -> Non
     with pytest.raises(ConfigError, match="the end is before the start"):
         backfill(start=MONDAY, end=MONDAY - timedelta(days=1))
     assert hf.seen == []
+
+
+def test_the_send_flow_on_a_local_dask_cluster_matches_the_thread_runner(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Three shards of subscribers as Prefect tasks, on threads and then on an in-process Dask
+    cluster (prefect-dask), over identical stores: the same digests, ledgers and files."""
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    from flows.send import send_digests, task_runner
+
+    results = {}
+    for runner in ("threads", "dask"):
+        monkeypatch.setenv("DIGEST_DATA_DIR", str(tmp_path / runner))
+        monkeypatch.setenv("DIGEST_TASK_RUNNER", runner)
+        monkeypatch.setenv("DIGEST_SEND_SHARDS", "3")
+        settings = load_settings()
+        assert isinstance(task_runner(settings), DaskTaskRunner) is (runner == "dask")
+        ingest_pages(read_pages("seeds", SEEDS, None), settings.db_url)
+        engine = get_engine(settings.db_url)
+        import_subscribers(engine, BUNDLED_SEEDS_DIR / "subscribers.yaml", THEMES)
+        for i, theme in enumerate(THEMES):
+            subscribe(
+                engine, request_from({"email": f"r{i}@example.org", "themes": [theme]}, "t"), THEMES
+            )
+        summary = send_digests(cadence="daily", anchor_at_newest=True)
+        with Session(engine) as session:
+            ledger = sorted(
+                (row.issue_id, row.status.value, tuple(row.paper_keys))
+                for row in session.exec(select(Delivery)).all()
+            )
+        files = sorted(p.name for p in settings.outbox_dir.glob("*.eml"))
+        results[runner] = (summary.sent, summary.skipped, ledger, files)
+    assert results["dask"] == results["threads"]
+    assert results["dask"][0] >= 8 and len(results["dask"][3]) == results["dask"][0]

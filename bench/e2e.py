@@ -1,0 +1,151 @@
+"""The whole daily job for many synthetic subscribers, Prefect included: ``daily`` ingests the
+seeds, refreshes the archive and sends every subscriber their digest for the newest day (to the
+outbox, or with ``--smtp`` to a local aiosmtpd sink in its own process). Prints wall time, peak
+RSS and the send run's time per stage, beside the baseline this machine allows: the sink's own
+rate for pre-built messages (bench/delivery.py's bare sender) when ``--smtp`` is given.
+
+    .venv/bin/python bench/e2e.py [--subscribers 10000] [--smtp] [--shards 1] [--lexical]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert  # noqa: E402
+
+from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription, utcnow  # noqa: E402
+from digest.settings import load_settings  # noqa: E402
+from digest.store import get_engine  # noqa: E402
+from digest.themes import load_themes  # noqa: E402
+
+KEYWORDS = [
+    "GRPO",
+    "diffusion",
+    "agents",
+    "speculative decoding",
+    "quantization",
+    "robot",
+    "jailbreak",
+    "speech",
+    "video generation",
+    "reward model",
+    "retrieval",
+    "benchmark",
+]
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Shanghai"]
+
+
+def add_subscribers(url: str, count: int, seed: int = 7) -> None:
+    """``count`` confirmed subscribers, 1-3 themes each; one in ten adds a keyword profile
+    (from a small vocabulary, as real interests repeat). Inserted in bulk."""
+    rng = random.Random(seed)
+    themes = list(load_themes())
+    now = utcnow()
+    engine = get_engine(url)
+    people = [
+        {
+            "email": f"reader{i:06d}@example.org",
+            "name": "",
+            "timezone": rng.choice(ZONES),
+            "status": SubscriberStatus.confirmed,
+            "quiet_days": False,
+            "bounces": 0,
+            "paused": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(Subscriber), people)
+        rows = []
+        for person_id in range(1, count + 1):
+            common = {
+                "subscriber_id": person_id,
+                "liked": [],
+                "disliked": [],
+                "require": [],
+                "exclude": [],
+                "authors": [],
+                "cadence": Cadence.daily,
+                "max_items": 10,
+                "threshold": 0.0,
+                "active": True,
+                "created_at": now,
+            }
+            for theme in rng.sample(themes, rng.randint(1, 3)):
+                rows.append({**common, "theme_id": theme, "interest": "", "keywords": []})
+            if rng.random() < 0.1:
+                rows.append(
+                    {
+                        **common,
+                        "theme_id": None,
+                        "interest": "",
+                        "keywords": rng.sample(KEYWORDS, 2),
+                    }
+                )
+        connection.execute(insert(Subscription), rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--smtp", action="store_true", help="deliver to a local SMTP sink")
+    parser.add_argument("--shards", type=int, default=1, help="DIGEST_SEND_SHARDS")
+    parser.add_argument("--lexical", action="store_true", help="no MiniLM (DIGEST_SEMANTIC=0)")
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="digest-e2e-"))
+    os.environ.update(
+        DIGEST_DATA_DIR=str(data),
+        DIGEST_SEND_SHARDS=str(args.shards),
+        DIGEST_SEMANTIC="0" if args.lexical else "1",
+    )
+    sink = None
+    if args.smtp:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from delivery import start_sink
+
+        sink, port = start_sink()
+        os.environ["DIGEST_DELIVERY"] = f"smtp://127.0.0.1:{port}"
+    import flows  # noqa: F401  (Prefect's environment defaults)
+    from flows.daily import daily
+
+    settings = load_settings()
+    started = time.perf_counter()
+    add_subscribers(settings.db_url, args.subscribers)
+    seeded = time.perf_counter()
+    try:
+        send = daily(source="seeds")
+    finally:
+        if sink is not None:
+            sink.terminate()
+    finished = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"subscribers               : {args.subscribers:,} ({'SMTP sink' if sink else 'outbox'})")
+    print(f"create subscribers (bulk) : {seeded - started:8.1f} s")
+    print(f"daily flow, Prefect incl. : {finished - seeded:8.1f} s")
+    print(f"  sent / skipped / failed : {send.sent:,} / {send.skipped:,} / {send.failed:,}")
+    for stage, seconds in send.seconds.items():
+        print(f"  {stage:23} : {seconds:8.1f} s")
+    rest = finished - seeded - sum(send.seconds.values())
+    print(f"  ingest, archive, Prefect: {rest:8.1f} s")
+    rate = send.sent / max(send.seconds.get("deliver", 0.0), 1e-9)
+    print(f"  delivery stage rate     : {rate:8,.0f} msg/s")
+    print(f"peak RSS (this process)   : {peak:8.0f} MiB")
+    target = 30 if args.subscribers <= 10_000 else 300
+    verdict = "met" if finished - seeded < target and peak < 1024 else "NOT met"
+    print(f"target < {target} s, < 1 GiB    : {verdict}")
+
+
+if __name__ == "__main__":
+    main()
