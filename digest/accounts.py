@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from digest.errors import StoreError, SubscriptionError
@@ -129,7 +130,10 @@ def sign_up(
             if send is not None:
                 found.confirm_sent_at = now
                 session.add(found)
-    except StoreError:  # the same address signing up twice at once: the other one won
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, IntegrityError):
+            raise
+        # the same address signing up twice at once: the other request won and sends the email
         return SignUp(email=request.email, send=None)
     return SignUp(email=request.email, send=send, at=now if send else None)
 
