@@ -30,7 +30,7 @@ from digest.models import (
     utcnow,
 )
 from digest.store import session_scope
-from digest.subscriptions import MAX_TEXT, SubscriptionRequest, new_subscription
+from digest.subscriptions import MAX_TEXT, SubscriptionRequest, check_request, new_subscription
 from digest.themes import Theme
 
 __all__ = [
@@ -117,7 +117,7 @@ def sign_up(
 ) -> SignUp:
     """Record a web sign-up (unconfirmed) and say whether to email the address now."""
     now = now or utcnow()
-    _check_request(request, themes)
+    check_request(request, themes)
     try:
         with session_scope(engine) as session:
             found = _by_email(session, request.email)
@@ -334,14 +334,6 @@ def delete_account(engine: Engine, email: str) -> bool:
             session.exec(delete(table).where(col(table.subscriber_id) == found.id))
         session.delete(found)
         return True
-
-
-def _check_request(request: SubscriptionRequest, themes: dict[str, Theme]) -> None:
-    if not request.themes and not request.interest.strip() and not request.keywords:
-        raise SubscriptionError("choose at least one theme, or write an interest or a keyword")
-    unknown = [t for t in request.themes if t not in themes]
-    if unknown:
-        raise SubscriptionError(f"theme {unknown[0]!r} is not in the catalogue")
 
 
 def _pending(

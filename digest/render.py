@@ -155,9 +155,6 @@ class Links:
         and the vote follow in the query (the token steers only its holder's profile)."""
         return f"{self._public}/feedback/{self.token(Purpose.feedback)}"
 
-    def feedback(self, paper: DigestPaper, vote: str) -> str:
-        return self.feedback_base + _vote_query(paper.key, vote)
-
     def paper_page(self, paper: DigestPaper) -> str:
         if paper.arxiv_id:
             return f"{self._hf}/papers/{paper.arxiv_id}"

@@ -27,6 +27,7 @@ from digest.themes import Theme
 __all__ = [
     "SubscriberView",
     "SubscriptionRequest",
+    "check_request",
     "import_subscribers",
     "list_subscribers",
     "new_subscription",
@@ -141,13 +142,7 @@ def _subscribe(
     themes: dict[str, Theme],
     status: SubscriberStatus,
 ) -> Subscriber:
-    if not request.themes and not request.interest.strip() and not request.keywords:
-        raise SubscriptionError(f"{request.email}: give a theme, an interest or a keyword")
-    unknown = [t for t in request.themes if t not in themes]
-    if unknown:
-        raise SubscriptionError(
-            f"{request.email}: theme {unknown[0]!r} is not in the catalogue ({', '.join(themes)})"
-        )
+    check_request(request, themes, where=f"{request.email}: ")
     subscriber = _subscriber(session, request, status)
     existing = session.exec(
         select(Subscription).where(Subscription.subscriber_id == subscriber.id)
@@ -157,6 +152,18 @@ def _subscribe(
     if request.has_profile:
         _add_profile(session, subscriber, existing, request)
     return subscriber
+
+
+def check_request(request: SubscriptionRequest, themes: dict[str, Theme], where: str = "") -> None:
+    """Refuse a request that asks for nothing or for a theme outside the catalogue (before
+    anything is written); ``where`` prefixes the message."""
+    if not request.themes and not request.interest.strip() and not request.keywords:
+        raise SubscriptionError(f"{where}give a theme, an interest or a keyword")
+    unknown = [t for t in request.themes if t not in themes]
+    if unknown:
+        raise SubscriptionError(
+            f"{where}theme {unknown[0]!r} is not in the catalogue ({', '.join(themes)})"
+        )
 
 
 def _subscriber(

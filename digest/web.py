@@ -257,6 +257,28 @@ def create_app(
             **context,
         )
 
+    def preferences_page(
+        request: Request,
+        token: str,
+        found: accounts.Account,
+        *,
+        status: int = 200,
+        saved: bool = False,
+        error: str | None = None,
+    ) -> HTMLResponse:
+        return page(
+            request,
+            "preferences.html.j2",
+            status,
+            token=token,
+            account=found,
+            saved=saved,
+            themes=list(catalogue.values()),
+            cadences=[c.value for c in Cadence],
+            error=error,
+            unsubscribed=found.status == SubscriberStatus.unsubscribed,
+        )
+
     @app.exception_handler(HTTPException)
     async def _error(request: Request, exc: HTTPException) -> HTMLResponse:
         return pages.render(
@@ -368,17 +390,7 @@ def create_app(
         found = accounts.account(engine, email)
         if found is None:
             raise HTTPException(404, "There is no subscription for this link any more.")
-        return page(
-            request,
-            "preferences.html.j2",
-            token=token,
-            account=found,
-            saved=saved,
-            themes=list(catalogue.values()),
-            cadences=[c.value for c in Cadence],
-            error=None,
-            unsubscribed=found.status == SubscriberStatus.unsubscribed,
-        )
+        return preferences_page(request, token, found, saved=saved)
 
     @app.post("/preferences/{token}", response_class=HTMLResponse, summary="Save preferences")
     def save_preferences(
@@ -414,18 +426,7 @@ def create_app(
             )
             accounts.update_preferences(engine, email, wanted, catalogue)
         except (SubscriptionError, ValueError) as exc:
-            return page(
-                request,
-                "preferences.html.j2",
-                422,
-                token=token,
-                account=found,
-                saved=False,
-                themes=list(catalogue.values()),
-                cadences=[c.value for c in Cadence],
-                error=_plain(str(exc)),
-                unsubscribed=found.status == SubscriberStatus.unsubscribed,
-            )
+            return preferences_page(request, token, found, status=422, error=_plain(str(exc)))
         return RedirectResponse(f"/preferences/{token}?saved=true", status_code=303)
 
     @app.get("/preferences/{token}/export", summary="Everything stored about you, as JSON")

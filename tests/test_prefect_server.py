@@ -36,6 +36,15 @@ def prefect(
     )
 
 
+def run_backfill(
+    env: dict[str, str], start: str, end: str, *more: str, watch: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``prefect deployment run 'backfill/backfill'``, waiting for the end of the run."""
+    wait = ("--watch", "--watch-timeout", "240") if watch else ()
+    command = ("deployment", "run", "backfill/backfill", "-p", f"start={start}", "-p", f"end={end}")
+    return prefect(env, *command, *more, *wait)
+
+
 class Background:
     """A long-running command (server, worker), stopped with SIGTERM and its output kept."""
 
@@ -103,51 +112,20 @@ def test_a_backfill_deployment_runs_on_a_process_worker(
     for name in ("daily/daily", "weekly/weekly", "backfill/backfill"):
         assert name in deployed.stdout
 
-    refused = prefect(
-        env,
-        "deployment",
-        "run",
-        "backfill/backfill",
-        "-p",
-        f"start={MONDAY}",
-        "-p",
-        f"end={MONDAY}",
-        "-p",
-        "concurrency=many",
+    refused = run_backfill(
+        env, str(MONDAY), str(MONDAY), "-p", "concurrency=many", watch=False
     )  # the wrong JSON type: the server refuses to create the run
     assert refused.returncode != 0
     assert "concurrency" in refused.stdout + refused.stderr
     worker = Background(env, tmp_path / "worker.log", "worker", "start", "--pool", "papers-digest")
     try:
-        bad_date = prefect(
-            env,
-            "deployment",
-            "run",
-            "backfill/backfill",
-            "-p",
-            "start=not-a-date",
-            "-p",
-            f"end={MONDAY}",
-            "--watch",
-            "--watch-timeout",
-            "240",
+        bad_date = run_backfill(
+            env, "not-a-date", str(MONDAY)
         )  # a string that is no date: the run fails as it starts, before any request
         assert bad_date.returncode != 0
         assert site.seen == []
         end = MONDAY + timedelta(days=2)
-        run = prefect(
-            env,
-            "deployment",
-            "run",
-            "backfill/backfill",
-            "-p",
-            f"start={MONDAY}",
-            "-p",
-            f"end={end}",
-            "--watch",
-            "--watch-timeout",
-            "240",
-        )
+        run = run_backfill(env, str(MONDAY), str(end))
     finally:
         worker.stop()
     assert "- start: Input should be a valid date" in worker.log.read_text()
@@ -181,19 +159,7 @@ def test_digest_serve_runs_a_backfill_triggered_from_the_prefect_cli(
             time.sleep(1)
         listed = prefect(env, "deployment", "ls").stdout
         assert "daily/daily" in listed and "weekly/weekly" in listed
-        run = prefect(
-            env,
-            "deployment",
-            "run",
-            "backfill/backfill",
-            "-p",
-            f"start={MONDAY}",
-            "-p",
-            f"end={MONDAY}",
-            "--watch",
-            "--watch-timeout",
-            "240",
-        )
+        run = run_backfill(env, str(MONDAY), str(MONDAY))
     finally:
         serving.send_signal(signal.SIGTERM)
         try:

@@ -197,7 +197,7 @@ def test_signing_up_a_confirmed_address_changes_nothing_and_mails_a_preferences_
     [
         ({"email": "not an address"}, "is not an email address"),
         ({"email": "x@example.org", "themes": ["no-such-theme"]}, "not in the catalogue"),
-        ({"email": "x@example.org", "themes": []}, "choose at least one theme"),
+        ({"email": "x@example.org", "themes": []}, "give a theme, an interest or a keyword"),
         ({"email": "x@example.org", "interest": "<script>alert(1)</script>" * 200}, "interest"),
         ({"email": "<script>alert(1)</script>@example.org"}, "is not an email address"),
     ],
