@@ -9,7 +9,7 @@ with nothing in it says why, so the sender can record it as skipped instead of s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 
 import numpy as np
@@ -19,7 +19,16 @@ from digest.periods import Period
 from digest.records import Organization
 from digest.scoring import Matrix, PaperIndex, PaperText, Profile, explain, score_matrix
 
-__all__ = ["QUIET", "Digest", "DigestPaper", "Section", "SectionSpec", "build_digest"]
+__all__ = [
+    "QUIET",
+    "Digest",
+    "DigestPaper",
+    "Section",
+    "SectionSpec",
+    "assemble_digest",
+    "build_digest",
+    "no_new_papers",
+]
 
 QUIET = "quiet-day"
 """The ``theme_id`` of a quiet day's only section: the day's most upvoted papers."""
@@ -101,7 +110,6 @@ def build_digest(
     embeddings: Matrix | None = None,
     vectors: Matrix | None = None,
     quiet_day: bool = False,
-    index: PaperIndex | None = None,
 ) -> Digest:
     """Assemble ``email``'s digest for ``period`` from ``papers``.
 
@@ -109,8 +117,8 @@ def build_digest(
     the semantic half of scoring; without them scoring is lexical. With ``quiet_day``, a period
     that has new papers but none that match gives a short digest of its most upvoted ones
     instead of nothing (a subscriber's option: some like to know the pipeline is alive).
-    ``index``, built once over exactly ``papers`` by a caller composing many digests, is used
-    whenever every paper is a candidate (nothing already sent), saving a BM25 index per digest.
+    Scores are over the papers this subscriber has not had (a send run uses ``Composer``,
+    which scores each distinct profile once over the whole period instead).
     """
     wanted = [
         i
@@ -118,19 +126,46 @@ def build_digest(
         if period.contains(p.first_listed_on) and p.key not in already_sent
     ]
     if not wanted:
-        return Digest(
-            email=email,
-            period=period,
-            sections=[],
-            candidates=0,
-            skip_reason=f"no new papers from {period.start} to {period.end}",
-        )
+        return no_new_papers(email, period)
     pool = [papers[i] for i in wanted]
-    if index is None or len(wanted) != len(papers):
-        index = PaperIndex(
-            [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
-        )
+    index = PaperIndex(
+        [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
+    )
     scores = score_matrix(index, [s.profile for s in specs], vectors)
+    return assemble_digest(
+        email,
+        period,
+        specs,
+        pool,
+        scores,
+        lambda row, i: explain(specs[row].profile, index, i),
+        quiet_day=quiet_day,
+    )
+
+
+def no_new_papers(email: str, period: Period) -> Digest:
+    """The empty digest of a period with no paper this subscriber has not had."""
+    return Digest(
+        email=email,
+        period=period,
+        sections=[],
+        candidates=0,
+        skip_reason=f"no new papers from {period.start} to {period.end}",
+    )
+
+
+def assemble_digest(
+    email: str,
+    period: Period,
+    specs: Sequence[SectionSpec],
+    pool: Sequence[DigestPaper],
+    scores: Matrix,
+    why: Callable[[int, int], str],
+    *,
+    quiet_day: bool = False,
+) -> Digest:
+    """Place the scored candidates ``pool`` (``scores``: one row per spec, one column per
+    paper) into sections; ``why(row, column)`` says why a placed paper matched its section."""
     placed = _place(scores, specs)
     sections = [
         Section(
@@ -138,10 +173,7 @@ def build_digest(
             theme_id=spec.theme_id,
             papers=[
                 pool[i].model_copy(
-                    update={
-                        "score": round(float(scores[row, i]), 4),
-                        "why": explain(spec.profile, index, i),
-                    }
+                    update={"score": round(float(scores[row, i]), 4), "why": why(row, i)}
                 )
                 for i in placed[row]
             ],

@@ -4,20 +4,21 @@ listed in the period, and the embedding model when there is one, handed to pure 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from functools import cached_property
 
-from sqlalchemy import Engine, func
+import numpy as np
+from sqlalchemy import ColumnElement, Engine, func
 from sqlmodel import Session, col, select
 
-from digest.assemble import Digest, DigestPaper, SectionSpec, build_digest
+from digest.assemble import Digest, DigestPaper, SectionSpec, assemble_digest, no_new_papers
 from digest.embeddings import CachedEmbedder
 from digest.errors import SubscriptionError
 from digest.models import Cadence, Paper, Sighting, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.records import Organization
-from digest.scoring import Matrix, PaperIndex, profile_vectors
+from digest.scoring import Matrix, PaperIndex, Profile, explain, profile_vectors, score_matrix
 from digest.subscriptions import profile_of
 from digest.themes import Theme
 
@@ -25,6 +26,7 @@ __all__ = [
     "Composer",
     "compose_digest",
     "compose_theme_days",
+    "due_ids",
     "due_subscribers",
     "listing_days",
     "newest_listing_day",
@@ -60,8 +62,10 @@ def period_for(anchor: date, cadence: Cadence) -> Period:
 
 
 class Composer:
-    """Builds many subscribers' digests for one period: the period's papers, their embeddings
-    and index are loaded once, each subscriber's profile vectors as they come."""
+    """Builds many subscribers' digests for one period. The period's papers, their embeddings
+    and index are loaded once; each distinct profile (most subscribers share theirs, a theme
+    above all) is scored once over all the period's papers, in one matrix call per batch
+    (``prepare``), and every digest that uses it reuses the row and its reasons."""
 
     def __init__(
         self,
@@ -75,6 +79,16 @@ class Composer:
         self._model = _Once(embedder)
         self._engine = engine
         self._titles: dict[str, str] = {}
+        self._specs: dict[tuple[object, ...], SectionSpec] = {}
+        self._scored: dict[Profile, _Scored] = {}
+
+    def prepare(self, subscribers: Iterable[Sequence[Subscription]]) -> None:
+        """Score, in one call, every profile of these subscribers not scored yet."""
+        if not self.papers:
+            return
+        everyone = [s for subscriptions in subscribers for s in subscriptions]
+        titles = self._feedback_titles(everyone)
+        self._score([self._spec(s, titles).profile for s in everyone])
 
     def compose(
         self,
@@ -85,16 +99,7 @@ class Composer:
         quiet_days: bool = False,
     ) -> Digest:
         titles = self._feedback_titles(subscriptions)
-        specs = [
-            SectionSpec(
-                title=self.themes[s.theme_id].name if s.theme_id else "Your interests",
-                theme_id=s.theme_id,
-                profile=profile_of(s, self.themes, titles),
-                max_items=s.max_items,
-                threshold=s.threshold,
-            )
-            for s in subscriptions
-        ]
+        specs = [self._spec(s, titles) for s in subscriptions]
         return self.compose_sections(email, specs, already_sent, quiet_days=quiet_days)
 
     def compose_sections(
@@ -105,26 +110,67 @@ class Composer:
         *,
         quiet_days: bool = False,
     ) -> Digest:
-        """The digest with these sections, scored against the period's shared index."""
-        semantic = self._semantic
-        embeddings = vectors = None
-        index: PaperIndex | None
-        if semantic is not None:
-            model, embeddings, index = semantic
-            vectors = profile_vectors([spec.profile for spec in specs], model, index)
-        else:
-            index = self._lexical if self.papers else None
-        return build_digest(
+        """The digest with these sections: the period's papers this subscriber has not had,
+        placed by their scores over the whole period."""
+        papers = self.papers
+        wanted = [i for i, p in enumerate(papers) if p.key not in already_sent]
+        if not wanted:
+            return no_new_papers(email, self.period)
+        scored = self._score([spec.profile for spec in specs])
+        scores = np.stack([entry.row for entry in scored])
+        if len(wanted) < len(papers):
+            scores = scores[:, wanted]
+        return assemble_digest(
             email,
             self.period,
             specs,
-            self.papers,
-            already_sent,
-            embeddings=embeddings,
-            vectors=vectors,
+            [papers[i] for i in wanted],
+            scores,
+            lambda row, column: scored[row].why(wanted[column]),
             quiet_day=quiet_days,
-            index=index,
         )
+
+    def _spec(self, subscription: Subscription, titles: Mapping[str, str]) -> SectionSpec:
+        """A subscription's section, built once per distinct content (a title for a liked
+        key, once found, stays the same for the run)."""
+        s = subscription
+        key = (
+            s.theme_id,
+            s.interest,
+            *(tuple(v) for v in (s.keywords, s.require, s.exclude, s.authors)),
+            *(tuple(v) for v in (s.liked, s.disliked)),
+            s.max_items,
+            s.threshold,
+        )
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = SectionSpec(
+                title=self.themes[s.theme_id].name if s.theme_id else "Your interests",
+                theme_id=s.theme_id,
+                profile=profile_of(s, self.themes, titles),
+                max_items=s.max_items,
+                threshold=s.threshold,
+            )
+        return spec
+
+    def _score(self, profiles: Sequence[Profile]) -> list[_Scored]:
+        """Each profile's scores, computing the missing ones together."""
+        missing = [p for p in dict.fromkeys(profiles) if p not in self._scored]
+        if missing and len(self._scored) + len(missing) > MAX_SCORED:
+            self._scored.clear()  # bounded memory; the next lookups recompute
+            missing = list(dict.fromkeys(profiles))
+        if missing:
+            semantic = self._semantic
+            vectors = None
+            if semantic is not None:
+                model, _, index = semantic
+                vectors = profile_vectors(missing, model, index)
+            else:
+                index = self._lexical
+            matrix = score_matrix(index, missing, vectors)
+            for profile, row in zip(missing, matrix, strict=True):
+                self._scored[profile] = _Scored(profile, index, row)
+        return [self._scored[p] for p in profiles]
 
     def _feedback_titles(self, subscriptions: Sequence[Subscription]) -> dict[str, str]:
         """Titles of the papers these subscriptions liked or disliked that are not candidates
@@ -158,30 +204,67 @@ class Composer:
         return model, embeddings, PaperIndex([p.text for p in self.papers], embeddings)
 
 
+MAX_SCORED = 20_000
+"""Distinct profiles a composer keeps scored (one row of floats per period paper each)."""
+
+
+class _Scored:
+    """One profile's scores over the period's papers, and the reasons of those it places."""
+
+    __slots__ = ("_index", "_profile", "_why", "row")
+
+    def __init__(self, profile: Profile, index: PaperIndex, row: Matrix) -> None:
+        self._profile, self._index, self.row = profile, index, row
+        self._why: dict[int, str] = {}
+
+    def why(self, position: int) -> str:
+        reason = self._why.get(position)
+        if reason is None:
+            reason = self._why[position] = explain(self._profile, self._index, position)
+        return reason
+
+
 def due_subscribers(
-    engine: Engine, cadence: Cadence
+    engine: Engine, cadence: Cadence, among: Collection[int] | None = None
 ) -> list[tuple[Subscriber, list[Subscription]]]:
     """Confirmed, unsuppressed, unpaused subscribers with active subscriptions of ``cadence``,
-    each with those subscriptions, by id."""
+    each with those subscriptions, by id; with ``among``, only those ids (a send run loads
+    one batch at a time: see ``due_ids``)."""
     with Session(engine) as session:
-        people = session.exec(
-            select(Subscriber)
-            .where(
-                col(Subscriber.status) == SubscriberStatus.confirmed,
-                col(Subscriber.suppressed_at).is_(None),
-                ~col(Subscriber.paused),
-            )
-            .order_by(col(Subscriber.id))
-        ).all()
-        rows = session.exec(
-            select(Subscription)
-            .where(col(Subscription.active), col(Subscription.cadence) == cadence)
-            .order_by(col(Subscription.id))
-        ).all()
+        query = select(Subscriber).where(*_due())
+        rows = select(Subscription).where(
+            col(Subscription.active), col(Subscription.cadence) == cadence
+        )
+        if among is not None:
+            query = query.where(col(Subscriber.id).in_(sorted(among)))
+            rows = rows.where(col(Subscription.subscriber_id).in_(sorted(among)))
+        people = session.exec(query.order_by(col(Subscriber.id))).all()
+        found = session.exec(rows.order_by(col(Subscription.id))).all()
     by_person: dict[int, list[Subscription]] = {}
-    for row in rows:
+    for row in found:
         by_person.setdefault(row.subscriber_id, []).append(row)
     return [(p, by_person[p.id]) for p in people if p.id in by_person]
+
+
+def due_ids(engine: Engine, cadence: Cadence) -> list[tuple[int, str]]:
+    """``(id, timezone)`` of every subscriber ``due_subscribers`` would return, by id: enough
+    to split a run into shards, time-zone buckets and batches before loading anyone whole."""
+    has = (
+        select(Subscription.subscriber_id)
+        .where(col(Subscription.active), col(Subscription.cadence) == cadence)
+        .distinct()
+    )
+    query = select(Subscriber.id, Subscriber.timezone).where(*_due(), col(Subscriber.id).in_(has))
+    with Session(engine) as session:
+        return [(i or 0, zone) for i, zone in session.exec(query.order_by(col(Subscriber.id)))]
+
+
+def _due() -> tuple[ColumnElement[bool], ...]:
+    return (
+        col(Subscriber.status) == SubscriberStatus.confirmed,
+        col(Subscriber.suppressed_at).is_(None),
+        ~col(Subscriber.paused),
+    )
 
 
 def compose_digest(

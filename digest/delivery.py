@@ -29,6 +29,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
@@ -40,7 +41,7 @@ import apprise
 
 from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.files import write_atomic
-from digest.render import RenderedEmail
+from digest.render import RenderedEmail, one_line
 
 __all__ = [
     "AppriseDeliverer",
@@ -68,6 +69,10 @@ class Deliverer(Protocol):
     """One channel, used by one worker thread at a time (connections are reused)."""
 
     name: str
+    findable: bool
+    """Whether ``already_delivered`` always finds what it delivered (the outbox's files):
+    then a crash before the ledger hears of a delivery loses nothing, and the send run may
+    record a chunk of them at once instead of committing each before it goes out."""
 
     def already_delivered(self, email: RenderedEmail, issue_id: str) -> bool:
         """Whether an earlier, interrupted attempt did get this issue out (where knowable)."""
@@ -92,6 +97,7 @@ class OutboxDeliverer:
     """Writes each message as ``<issue>.eml`` (real MIME) into a folder, plus ``index.tsv``."""
 
     name = "outbox"
+    findable = True
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -105,6 +111,9 @@ class OutboxDeliverer:
 
     def deliver(self, email: RenderedEmail, issue_id: str, commit: Commit) -> str:
         path = write_atomic(self.path(issue_id), message_bytes(email))
+        entry = _index_entry(email.to, email.subject)
+        with _UNINDEXED_LOCK:
+            _UNINDEXED.setdefault(self.folder, {})[path.name] = entry
         if not commit():
             raise LeaseLost(issue_id)
         return f"written to {path}"
@@ -113,15 +122,41 @@ class OutboxDeliverer:
         self.write_index()
 
     def write_index(self) -> Path:
-        """``index.tsv``: file, recipient, subject, one line per message, rebuilt from the
-        folder (so it never disagrees with it)."""
-        parser = BytesHeaderParser(policy=email.policy.default)
+        """``index.tsv``: file, recipient, subject, one line per ``.eml`` in the folder (so it
+        never lists a file that is not there, nor leaves one out). Lines already in the index
+        and those of files written in this process since are reused; only a file neither knows
+        (another process's) has its headers read, so closing after 100,000 messages costs a
+        directory listing, not 100,000 parses."""
+        index = self.folder / "index.tsv"
+        with _UNINDEXED_LOCK:
+            known = _UNINDEXED.pop(self.folder, {})
+        if index.exists():
+            for line in index.read_text(encoding="utf-8").splitlines()[1:]:
+                name, _, entry = line.partition("\t")
+                known.setdefault(name, entry)
         lines = ["file\tto\tsubject"]
         for path in sorted(self.folder.glob("*.eml")):
-            with path.open("rb") as file:
-                headers = parser.parse(file)
-            lines.append(f"{path.name}\t{headers['To']}\t{headers['Subject']}")
-        return write_atomic(self.folder / "index.tsv", ("\n".join(lines) + "\n").encode())
+            entry = known.get(path.name) or _read_entry(path)
+            lines.append(f"{path.name}\t{entry}")
+        return write_atomic(index, ("\n".join(lines) + "\n").encode())
+
+
+_UNINDEXED: dict[Path, dict[str, str]] = {}
+"""Index lines of the ``.eml`` files written in this process and not yet in an index, per
+folder: every worker's deliverer adds to it; the first to close takes them all."""
+_UNINDEXED_LOCK = threading.Lock()
+
+
+def _index_entry(to: str, subject: str) -> str:
+    return f"{one_line(to, 998)}\t{one_line(subject, 998)}"
+
+
+def _read_entry(path: Path) -> str:
+    """The index entry of an ``.eml`` file, from its header block only."""
+    with path.open("rb") as file:
+        head = file.read(65_536).split(b"\r\n\r\n", 1)[0]
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(head + b"\r\n\r\n")
+    return _index_entry(str(headers["To"] or ""), str(headers["Subject"] or ""))
 
 
 class SmtpDeliverer:
@@ -130,6 +165,7 @@ class SmtpDeliverer:
     ``?timeout=S`` sets the socket timeout (default 30 s)."""
 
     name = "smtp"
+    findable = False
 
     def __init__(self, url: str, timeout: float = 30.0, local_hostname: str | None = None):
         parts = urlsplit(url)
@@ -274,6 +310,7 @@ class AppriseDeliverer:
     """Any apprise URL except email: the digest's plain text, titled with its subject."""
 
     name = "apprise"
+    findable = False
 
     def __init__(self, url: str) -> None:
         self._url = url

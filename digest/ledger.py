@@ -43,6 +43,7 @@ __all__ = [
     "fail",
     "held_by_others",
     "last_period_end",
+    "mark_all_sent",
     "mark_sent",
     "note_attempt",
     "plan",
@@ -85,46 +86,53 @@ def plan(
         for row in rows
     ]
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    papers = {(r["subscriber_id"], r["issue_id"]): r["paper_keys"] for r in rows}
     with session_scope(engine, "planning deliveries") as session:
         session.execute(
             insert(Delivery).on_conflict_do_nothing(index_elements=["subscriber_id", "issue_id"]),
             values,
         )
-        revived = [r for r in rows if not r.get("skip_reason")]
-        for row in revived:
-            session.execute(
+        found = [
+            (row_id or 0, person, issue, DeliveryStatus(status))
+            for row_id, person, issue, status in session.exec(
+                select(
+                    Delivery.id, Delivery.subscriber_id, Delivery.issue_id, Delivery.status
+                ).where(
+                    col(Delivery.subscriber_id).in_({r["subscriber_id"] for r in rows}),
+                    col(Delivery.issue_id).in_({r["issue_id"] for r in rows}),
+                )
+            ).all()
+            if (person, issue) in papers
+        ]
+        revived = [
+            {"row_id": row_id, "keys": papers[(person, issue)]}
+            for row_id, person, issue, status in found
+            if status == DeliveryStatus.skipped and papers[(person, issue)]
+        ]
+        if revived:  # one statement for all of them (an executemany)
+            session.connection().execute(
                 update(Delivery)
                 .where(
-                    col(Delivery.subscriber_id) == row["subscriber_id"],
-                    col(Delivery.issue_id) == row["issue_id"],
+                    col(Delivery.id) == bindparam("row_id"),
                     col(Delivery.status) == DeliveryStatus.skipped,
                 )
                 .values(
                     status=DeliveryStatus.pending,
                     skip_reason=None,
-                    paper_keys=row["paper_keys"],
+                    paper_keys=bindparam("keys"),
                     updated_at=now,
-                )
+                ),
+                revived,
             )
-        wanted = {(r["subscriber_id"], r["issue_id"]) for r in rows}
-        found = [
-            d
-            for d in session.exec(
-                select(Delivery).where(
-                    col(Delivery.subscriber_id).in_({r["subscriber_id"] for r in rows}),
-                    col(Delivery.issue_id).in_({r["issue_id"] for r in rows}),
-                )
-            ).all()
-            if (d.subscriber_id, d.issue_id) in wanted
-        ]
+    revive = {r["row_id"] for r in revived}
     return [
         Planned(
-            delivery_id=d.id or 0,
-            subscriber_id=d.subscriber_id,
-            issue_id=d.issue_id,
-            status=d.status,
+            delivery_id=row_id,
+            subscriber_id=person,
+            issue_id=issue,
+            status=DeliveryStatus.pending if row_id in revive else status,
         )
-        for d in found
+        for row_id, person, issue, status in found
     ]
 
 
@@ -197,6 +205,33 @@ def mark_sent(
     }
     with connection_scope(engine, "marking a delivery sent") as connection:
         return bool(connection.execute(_MARK_SENT, values).rowcount)
+
+
+def mark_all_sent(
+    engine: Engine, sent: Sequence[tuple[int, str | None, str]], token: str
+) -> set[int]:
+    """``mark_sent`` for many ``(delivery_id, message_id, channel)`` at once, in one
+    transaction, for channels whose deliveries can be found again after a crash (the outbox).
+    Returns the ids this run still held and so marked; the others went to another run, which
+    finds them."""
+    if not sent:
+        return set()
+    now = utcnow()
+    ids = [row for row, _, _ in sent]
+    values = [
+        {"row": row, "token": token, "channel": channel, "message_id": message_id, "now": now}
+        for row, message_id, channel in sent
+    ]
+    with connection_scope(engine, "marking deliveries sent") as connection:
+        connection.execute(_MARK_SENT, values)
+        marked = connection.execute(
+            select(Delivery.id).where(
+                col(Delivery.id).in_(ids),
+                col(Delivery.claim) == token,
+                col(Delivery.status) == DeliveryStatus.sent,
+            )
+        ).all()
+    return {row for (row,) in marked}
 
 
 def confirm(engine: Engine, replies: Sequence[tuple[int, int, str]]) -> None:

@@ -347,12 +347,11 @@ def rank(
 
 def explain(profile: Profile, index: PaperIndex, position: int) -> str:
     """Why a paper matched, in words: keywords it contains, followed authors, liked papers."""
-    paper, text = index.papers[position], index.lowered[position]
     reasons = []
-    matched = [k for k in (*profile.keywords, *profile.require) if _occurs(k, text)]
+    matched = [k for k in (*profile.keywords, *profile.require) if index.mentions(k)[position]]
     if matched:
         reasons.append("matches: " + ", ".join(list(dict.fromkeys(matched))[:4]))
-    followed = [a for a in profile.authors if a.casefold() in {x.casefold() for x in paper.authors}]
+    followed = [a for a in profile.authors if index.written_by(a)[position]]
     if followed:
         reasons.append("by " + ", ".join(followed) + " (followed)")
     liked = _most_like(profile, index, position)

@@ -54,6 +54,15 @@ def titles_in(html: str) -> list[str]:
     return [a.get_text() for a in BeautifulSoup(html, "lxml").select("td.card a.title")]
 
 
+@pytest.mark.parametrize("papers", [12, 120], ids=["fits", "clipped"])
+def test_a_send_run_renders_the_email_and_its_page_as_render_and_web_page_do(papers: int) -> None:
+    digest = big_digest(papers)
+    email, page = RENDERER.render_issue(digest)
+    assert email == RENDERER.render(digest)
+    assert page == RENDERER.web_page(digest)
+    assert len(titles_in(page)) == papers and "View in browser" not in page
+
+
 def test_an_email_over_the_size_budget_keeps_its_best_papers_and_links_the_rest() -> None:
     digest = big_digest(120)
     email = RENDERER.render(digest)

@@ -22,14 +22,18 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from digest import ledger
 from digest.archive import Archive
+from digest.assemble import SectionSpec, build_digest
+from digest.compose import Composer, due_subscribers
 from digest.delivery import AppriseDeliverer, SmtpDeliverer, deliverer_for, describe
 from digest.errors import ConfigError
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Cadence, Delivery, DeliveryStatus, Subscriber
+from digest.models import Cadence, Delivery, DeliveryStatus, Subscriber, Subscription
 from digest.periods import Period
+from digest.render import RenderedEmail
 from digest.sending import RateLimiter, SendOptions, SendSummary, send_digests
-from digest.subscriptions import import_subscribers, request_from, subscribe
+from digest.subscriptions import import_subscribers, profile_of, request_from, subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 from tests.smtp_sink import Sink
@@ -287,6 +291,99 @@ def test_an_outbox_file_left_by_a_crash_is_recorded_not_rewritten(
     assert file.stat().st_mtime_ns == stamp
     [row] = rows(store)
     assert row.status == DeliveryStatus.sent and row.provider_reply == "delivered by an earlier run"
+
+
+def test_the_index_lists_every_file_even_ones_another_process_wrote(
+    store: Engine, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    foreign = RenderedEmail(
+        to="someone@example.org",
+        subject="Écrit ailleurs: an issue from another process",
+        html="<p>hi</p>",
+        text="hi",
+        headers={"From": "Papers Digest <digest@example.org>", "To": "someone@example.org"},
+    )
+    (outbox / "from-elsewhere.eml").write_bytes(foreign.as_bytes())
+    (outbox / "index.tsv").write_text("file\tto\tsubject\ngone.eml\tx@example.org\tdeleted\n")
+    emails = people(store, 2)
+    assert send(store, "outbox", tmp_path).sent == 2
+    index = (outbox / "index.tsv").read_text(encoding="utf-8").splitlines()
+    files = sorted(p.name for p in outbox.glob("*.eml"))
+    assert [line.split("\t")[0] for line in index[1:]] == files  # no stale line, none missing
+    lines = {line.split("\t")[0]: line.split("\t")[1:] for line in index[1:]}
+    assert lines["from-elsewhere.eml"] == [foreign.to, foreign.subject]  # read from its headers
+    assert sorted(to for name, (to, _) in lines.items() if name != "from-elsewhere.eml") == emails
+
+
+def test_a_skipped_issue_that_now_has_papers_is_sent_on_the_next_run(
+    store: Engine, tmp_path: Path
+) -> None:
+    people(store, 1, themes=[], keywords=["agent"], require=["no-paper-says-this"])
+    assert send(store, "outbox", tmp_path).skipped == 1
+    with Session(store) as session:  # they drop the filter (or late papers arrived)
+        for row in session.exec(select(Subscription)).all():
+            row.require = []
+            session.add(row)
+        session.commit()
+    again = send(store, "outbox", tmp_path)
+    assert (again.sent, again.skipped) == (1, 0)
+    [row] = rows(store)
+    assert row.status == DeliveryStatus.sent and row.paper_keys and row.skip_reason is None
+
+
+def test_a_send_run_scores_each_profile_once_and_gives_what_build_digest_would(
+    store: Engine,
+) -> None:
+    """The composer scores distinct profiles in one batch and reuses them; each digest is
+    still exactly the one assembled for that subscriber alone."""
+    for i, themes in enumerate((["llm-reasoning-rl"], ["agents", "llm-reasoning-rl"])):
+        for j, keywords in enumerate(([], ["agent"], ["tool"])):
+            fields = {"email": f"r{i}{j}@example.org", "themes": themes, "keywords": keywords}
+            subscribe(store, request_from(fields, "test"), THEMES)
+    composer = Composer(store, Period.day(DAY), THEMES)
+    people_due = due_subscribers(store, Cadence.daily)
+    composer.prepare(subscriptions for _, subscriptions in people_due)
+    for person, subscriptions in people_due:
+        digest = composer.compose(person.email, subscriptions)
+        specs = [
+            SectionSpec(
+                title=THEMES[s.theme_id].name if s.theme_id else "Your interests",
+                theme_id=s.theme_id,
+                profile=profile_of(s, THEMES),
+                max_items=s.max_items,
+                threshold=s.threshold,
+            )
+            for s in subscriptions
+        ]
+        alone = build_digest(person.email, Period.day(DAY), specs, composer.papers)
+        assert digest == alone and not digest.is_empty
+    # one row per distinct profile (two themes, two keyword lists), not per subscriber
+    assert len(people_due) == 6 and len(composer._scored) == 2 + 2
+
+
+def test_outbox_deliveries_are_recorded_per_chunk_only_while_the_run_holds_them(
+    store: Engine, tmp_path: Path
+) -> None:
+    """The outbox's rows are marked sent a chunk at a time after the files are written; a row
+    whose lease went to another run meanwhile is left for that run (which finds the file)."""
+    people(store, 3)
+    rendered = send(store, "outbox", tmp_path)
+    assert rendered.sent == 3
+    ids = [r.id or 0 for r in rows(store)]
+    with Session(store) as session:  # as if all three were claimed again, leases now over
+        for row in session.exec(select(Delivery)).all():
+            row.status, row.claim = DeliveryStatus.sending, "mine"
+            row.lease_until = row.created_at - timedelta(minutes=1)
+            session.add(row)
+        session.commit()
+    assert ledger.claim(store, ids[:1], "theirs", timedelta(seconds=30)) == {ids[0]: "claimed"}
+    marked = ledger.mark_all_sent(store, [(i, f"<{i}@x>", "outbox") for i in ids], "mine")
+    assert marked == set(ids[1:])
+    states = {r.id: (r.status, r.claim) for r in rows(store)}
+    assert states[ids[0]] == (DeliveryStatus.sending, "theirs")
+    assert all(states[i] == (DeliveryStatus.sent, "mine") for i in ids[1:])
 
 
 def test_empty_digests_are_recorded_as_skipped_with_the_reason(

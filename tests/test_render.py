@@ -3,15 +3,18 @@ inlined CSS, hostile text escaped and intact, headers that cannot be forged."""
 
 from __future__ import annotations
 
+import binascii
 from datetime import date
 
 import pytest
 from bs4 import BeautifulSoup
+from hypothesis import given
+from hypothesis import strategies as st
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from digest.assemble import Digest, DigestPaper, Section, build_digest
 from digest.periods import Period
-from digest.render import Renderer
+from digest.render import Renderer, _base64_lines
 from tests.test_assemble import NEWEST, PAPERS, spec
 
 RENDERER = Renderer(
@@ -226,3 +229,11 @@ def test_a_non_ascii_sender_name_falls_back_to_the_standard_library() -> None:
     parsed = message_from_bytes(rendered.as_bytes(), policy=policy.default)
     assert parsed["From"] == "Papiers Récents <digest@example.org>"
     assert rendered.as_bytes().isascii()
+
+
+@given(st.binary(max_size=3000))
+def test_base64_bodies_are_76_character_crlf_lines_that_decode_back(data: bytes) -> None:
+    wire = _base64_lines(data)
+    lines = wire.split(b"\r\n")
+    assert all(len(line) == 76 for line in lines[:-1]) and 0 < len(lines[-1]) <= 76 or not data
+    assert binascii.a2b_base64(wire.replace(b"\r\n", b"")) == data
