@@ -18,7 +18,15 @@ from digest.errors import SubscriptionError
 from digest.models import Cadence, Paper, Sighting, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.records import Organization
-from digest.scoring import Matrix, PaperIndex, Profile, explain, profile_vectors, score_matrix
+from digest.scoring import (
+    Matrix,
+    PaperIndex,
+    Profile,
+    explain,
+    profile_texts,
+    profile_vectors,
+    score_matrix,
+)
 from digest.subscriptions import profile_of
 from digest.themes import Theme
 
@@ -90,6 +98,29 @@ class Composer:
         titles = self._feedback_titles(everyone)
         self._score([self._spec(s, titles).profile for s in everyone])
 
+    def embed_ahead(self, cadence: Cadence) -> None:
+        """Embed, in one model call, whatever the cache lacks for the period's papers and the
+        sections of every due ``cadence`` subscriber, so that batches only read vectors (on a
+        cold cache a model call per batch would cost seconds each). Reads the sections'
+        content columns only, and builds each distinct one once."""
+        model = self._model() if self.papers else None
+        if model is None:
+            return
+        content = [getattr(Subscription, name) for name in _CONTENT]
+        due = select(Subscriber.id).where(*_due())
+        query = select(*content).where(
+            col(Subscription.active),
+            col(Subscription.cadence) == cadence,
+            col(Subscription.subscriber_id).in_(due),
+        )
+        with Session(self._engine) as session:
+            rows = session.exec(query).all()
+        distinct = {_hashable(row): row for row in rows}.values()
+        sections = [Subscription(**dict(zip(_CONTENT, row, strict=True))) for row in distinct]
+        titles = self._feedback_titles(sections)
+        profiles = [self._spec(s, titles).profile for s in sections]
+        model.encode([*self.paper_texts, *profile_texts(profiles)])
+
     def compose(
         self,
         email: str,
@@ -160,10 +191,13 @@ class Composer:
             self._scored.clear()  # bounded memory; the next lookups recompute
             missing = list(dict.fromkeys(profiles))
         if missing:
-            semantic = self._semantic
+            model = self._model()
             vectors = None
-            if semantic is not None:
-                model, _, index = semantic
+            if model is not None:
+                # one model call at most for what the cache lacks: papers and profiles
+                papers = [] if "_semantic" in self.__dict__ else self.paper_texts
+                model.encode([*papers, *profile_texts(missing)])
+                index = self._semantic
                 vectors = profile_vectors(missing, model, index)
             else:
                 index = self._lexical
@@ -191,17 +225,39 @@ class Composer:
         return {p.key for p in self.papers}
 
     @cached_property
+    def paper_texts(self) -> list[str]:
+        """What the model embeds of each candidate."""
+        return [p.text.text for p in self.papers]
+
+    @cached_property
     def _lexical(self) -> PaperIndex:
         return PaperIndex([p.text for p in self.papers])
 
     @cached_property
-    def _semantic(self) -> tuple[CachedEmbedder, Matrix, PaperIndex] | None:
-        """The model, the papers' embeddings and an index carrying them; None: lexical only."""
-        model = self._model() if self.papers else None
-        if model is None:
-            return None
-        embeddings = model.encode([p.text.text for p in self.papers])
-        return model, embeddings, PaperIndex([p.text for p in self.papers], embeddings)
+    def _semantic(self) -> PaperIndex:
+        """The papers' index carrying their embeddings (only made when there is a model)."""
+        model = self._model()
+        assert model is not None
+        return PaperIndex([p.text for p in self.papers], model.encode(self.paper_texts))
+
+
+_CONTENT = (
+    "theme_id",
+    "interest",
+    "keywords",
+    "require",
+    "exclude",
+    "authors",
+    "liked",
+    "disliked",
+    "max_items",
+    "threshold",
+)
+"""The columns that make a subscription's section (what ``Composer._spec`` keys on)."""
+
+
+def _hashable(row: Sequence[object]) -> tuple[object, ...]:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in row)
 
 
 MAX_SCORED = 20_000
@@ -301,11 +357,18 @@ def compose_theme_days(
         for t in themes.values()
     ]
     picks: dict[str, list[Digest]] = {theme_id: [] for theme_id in themes}
-    once = _Once(embedder)  # one model load for all days
-    for day in days:
-        composer = Composer(engine, Period.day(day), themes, once)
-        if not composer.papers:
-            continue
+    once = _Once(embedder)  # one model for all days
+    composers = [Composer(engine, Period.day(day), themes, once) for day in days]
+    composers = [c for c in composers if c.papers]
+    model = once() if composers else None
+    if model is not None:  # what the cache lacks, in one model call
+        model.encode(
+            [
+                *(t for c in composers for t in c.paper_texts),
+                *profile_texts([s.profile for s in specs]),
+            ]
+        )
+    for composer in composers:
         for spec in specs:
             digest = composer.compose_sections(f"theme:{spec.theme_id}", [spec])
             if not digest.is_empty:

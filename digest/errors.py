@@ -10,6 +10,7 @@
     ├── StoreError                   the store could not be read or written
     ├── SubscriptionError            a subscription request is not acceptable (names the field)
     ├── TokenError                   a personal link is forged, altered, expired or misused
+    ├── EmbeddingError               the embedding model's process failed (exit, reason)
     ├── DeliveryError                a message could not be handed to its channel
     │   ├── TransientDeliveryError   4xx reply, dropped connection, timeout: retry with backoff
     │   └── PermanentDeliveryError   5xx reply, refused address: fail the row, count a bounce
@@ -26,6 +27,7 @@ __all__ = [
     "DateMismatchError",
     "DeliveryError",
     "DigestError",
+    "EmbeddingError",
     "FetchError",
     "ParseError",
     "PartialFailure",
@@ -108,6 +110,10 @@ class SubscriptionError(DigestError):
 
 class TokenError(DigestError):
     """A signed link's token is forged, altered, expired, or made for another purpose."""
+
+
+class EmbeddingError(DigestError):
+    """The child process that embeds texts failed or answered nonsense."""
 
 
 class DeliveryError(DigestError):

@@ -40,6 +40,7 @@ __all__ = [
     "ScoredPaper",
     "Weights",
     "explain",
+    "profile_texts",
     "profile_vectors",
     "rank",
     "score_matrix",
@@ -292,6 +293,11 @@ def score_matrix(
         if profile.require or profile.exclude:
             total[row, ~_passes_filters(index, profile)] = -np.inf
     return total
+
+
+def profile_texts(profiles: Sequence[Profile]) -> list[str]:
+    """Every text ``profile_vectors`` embeds for these profiles: to embed them in one call."""
+    return [t for p in profiles for t in (p.query or p.name, *p.liked_texts, *p.disliked_texts)]
 
 
 def profile_vectors(

@@ -84,7 +84,7 @@ class SendSummary:
     unconfirmed: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per stage (compose, render, archive, plan, deliver), for benchmarks; a
+    """Wall time per stage (embed, compose, render, archive, plan, deliver), for benchmarks; a
     batch's delivery overlaps the next batch's preparation, so ``deliver`` is only the wait
     that was left."""
 
@@ -205,6 +205,9 @@ def send_digests(
         len(due),
         len(composer.papers),
     )
+    clock = time.perf_counter()
+    composer.embed_ahead(cadence)
+    summary.timed("embed", clock)
     waiting: list[Outgoing] = []
     with _Workers(engine, channel, outbox, options, summary) as workers:
         going: list[Future[list[Outgoing]]] = []

