@@ -258,10 +258,13 @@ def main() -> None:
     print(f"  ingest, archive, Prefect: {rest:8.1f} s")
     print("  (a batch is delivered while the next is prepared: deliver is the wait left over)")
     flow_rate = send.sent / (finished - seeded)
+    send_rate = send.sent / sum(send.seconds.values())
     print(f"  whole flow              : {flow_rate:8,.0f} msg/s")
+    print(f"  send run alone          : {send_rate:8,.0f} msg/s (embed to deliver)")
     if limit:
         print(f"  sink's limit (bare)     : {limit:8,.0f} msg/s (pre-built messages, no ledger)")
         print(f"  whole flow / limit      : {flow_rate / limit:8.0%}")
+        print(f"  send run / limit        : {send_rate / limit:8.0%}")
     if not args.lexical:
         cache = "empty (--cold)" if args.cold else f"{cached} vectors, as yesterday left it"
         print(f"embeddings cache at start : {cache}")
@@ -269,9 +272,10 @@ def main() -> None:
         print(f"embedding child wall time : {ModelProcess.seconds:8.1f} s (in the flow's time)")
         print(f"torch in the flow process : {'yes' if torch else 'no'}")
     print(f"peak RSS (this process)   : {peak:8.0f} MiB")
-    target = 30 if args.subscribers <= 10_000 else 300
-    verdict = "met" if finished - seeded < target and peak < 1024 else "NOT met"
-    print(f"target < {target} s, < 1 GiB    : {verdict}")
+    if sink is None:  # the targets are for the outbox; the sink run reports its ratio
+        target = 30 if args.subscribers <= 10_000 else 300
+        verdict = "met" if finished - seeded < target and peak < 1024 else "NOT met"
+        print(f"target < {target} s, < 1 GiB    : {verdict}")
 
 
 if __name__ == "__main__":
