@@ -8,8 +8,10 @@ send run marks the ledger row ``sent`` there. Where that point sits is what make
 - **SMTP** sends the whole message but the final ``.``, checks the server is still there,
   commits, then sends the ``.``: the server cannot accept a message the ledger does not already
   call sent, and a crash before the commit drops the connection mid-DATA, so the server discards
-  it and the next run sends it again. Only a crash in the few microseconds between the commit
-  and handing ``.`` to the kernel loses a message; none can duplicate one. A 4xx/5xx answer to
+  it and the next run sends it again. Only a crash in the window between the commit and
+  handing ``.`` to the kernel (microseconds; longer when the process waits for CPU or the GIL)
+  loses a message, one per worker at most, and its row stays ``sent`` with no server reply;
+  none can duplicate one. A 4xx/5xx answer to
   the ``.`` reopens the row (retry or bounce); no answer at all (timeout, dropped connection)
   leaves it sent but ``unconfirmed``, because the server may have kept it.
 - **apprise** (Slack, Discord, Telegram, Matrix, ntfy, ...) has no such step: it commits after

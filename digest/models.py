@@ -188,7 +188,8 @@ class DeliveryStatus(StrEnum):
 
 
 class Delivery(SQLModel, table=True):
-    """The ledger: one row per subscriber × digest issue, so nothing is sent twice or lost.
+    """The ledger: one row per subscriber × digest issue, so nothing is sent twice (and, short
+    of a crash inside SMTP's last step, nothing is lost: see ``digest.delivery``).
 
     A send run claims a row (``sending``, with a lease), marks it ``sent`` just before the
     message is committed to the server, and records the server's reply. The papers sent are
