@@ -25,6 +25,7 @@ import argparse
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,9 +133,7 @@ def warm_as_yesterday(settings: Settings, count: int) -> int:
     composer = Composer(engine, yesterday, load_themes(), lambda: model)
     composer.prepare([subscriptions for _, subscriptions in due_subscribers(engine, Cadence.daily)])
     engine.dispose()
-    for path in scratch.iterdir():
-        path.unlink()
-    scratch.rmdir()
+    shutil.rmtree(scratch)
     return len(model)
 
 

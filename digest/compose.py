@@ -165,14 +165,7 @@ class Composer:
         """A subscription's section, built once per distinct content (a title for a liked
         key, once found, stays the same for the run)."""
         s = subscription
-        key = (
-            s.theme_id,
-            s.interest,
-            *(tuple(v) for v in (s.keywords, s.require, s.exclude, s.authors)),
-            *(tuple(v) for v in (s.liked, s.disliked)),
-            s.max_items,
-            s.threshold,
-        )
+        key = _hashable([getattr(s, name) for name in _CONTENT])
         spec = self._specs.get(key)
         if spec is None:
             spec = self._specs[key] = SectionSpec(
@@ -253,7 +246,8 @@ _CONTENT = (
     "max_items",
     "threshold",
 )
-"""The columns that make a subscription's section (what ``Composer._spec`` keys on)."""
+"""The columns that make a subscription's section: ``Composer._spec`` keys on them, and
+``embed_ahead`` reads only them."""
 
 
 def _hashable(row: Sequence[object]) -> tuple[object, ...]:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -27,6 +27,7 @@ from digest.archive import Archive
 from digest.assemble import SectionSpec, build_digest
 from digest.compose import Composer, due_subscribers
 from digest.delivery import AppriseDeliverer, SmtpDeliverer, deliverer_for, describe
+from digest.embeddings import CachedEmbedder
 from digest.errors import ConfigError
 from digest.ingest import ingest_pages, read_pages
 from digest.models import Cadence, Delivery, DeliveryStatus, Subscriber, Subscription
@@ -67,7 +68,12 @@ def sink() -> Iterator[Sink]:
 
 
 def send(
-    engine: Engine, channel: str, tmp: Path, day: date = DAY, options: SendOptions = FAST
+    engine: Engine,
+    channel: str,
+    tmp: Path,
+    day: date = DAY,
+    options: SendOptions = FAST,
+    embedder: Callable[[], CachedEmbedder | None] = lambda: None,
 ) -> SendSummary:
     return send_digests(
         engine,
@@ -79,6 +85,7 @@ def send(
         channel=channel,
         outbox=tmp / "outbox",
         options=options,
+        embedder=embedder,
     )
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from digest.archive import Archive
 from digest.compose import Composer, due_subscribers
 from digest.embeddings import CachedEmbedder, ModelProcess
 from digest.errors import EmbeddingError
@@ -24,11 +23,11 @@ from digest.ingest import ingest_pages, read_pages
 from digest.models import Cadence
 from digest.periods import Period
 from digest.scoring import Matrix
-from digest.sending import SendOptions, send_digests
+from digest.sending import SendOptions
 from digest.subscriptions import request_from, subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
-from tests.test_render import RENDERER
+from tests.test_delivery import send
 from tests.test_scoring import HashedWords
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,18 +83,7 @@ def test_a_send_run_embeds_everything_it_lacks_in_one_model_call(
         fields = {"email": f"r{i}@example.org", "themes": ["agents"], "interest": interest}
         subscribe(engine, request_from(fields, "test"), THEMES)
     model = CachedEmbedder(counting, tmp_path / "embeddings")
-    summary = send_digests(
-        engine,
-        period=Period.day(DAY),
-        cadence=Cadence.daily,
-        themes=THEMES,
-        renderer=RENDERER,
-        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
-        channel="outbox",
-        outbox=tmp_path / "outbox",
-        options=SendOptions(batch=2),
-        embedder=lambda: model,
-    )
+    summary = send(engine, "outbox", tmp_path, options=SendOptions(batch=2), embedder=lambda: model)
     assert summary.sent == 5
     made = model._embedder
     assert isinstance(made, Counting) and counting.made == 1
