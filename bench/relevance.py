@@ -8,8 +8,11 @@ weighted pairwise loss (lower is better, random 0.5).
 
 Methods: bm25 (keywords), tf-idf cosine, tf-idf + LinearSVC on the 5 examples
 (arxiv-sanity-lite), MiniLM embeddings alone (zotero-arxiv-daily), and our hybrid
-(``digest.scoring``). Weights are fixed a priori (equal z-score fusion); nothing is tuned on
-these labels.
+(``digest.scoring``). "+ liked examples" gives the profile its examples as liked papers, as a
+subscriber's "More like this" votes would (set A: the 5 held-out examples; set B: the
+researcher's own papers, with no words at all). Set A is also ranked for each way a subscriber
+states an interest: a theme name, keywords, a description, or all three (``query_styles``).
+Weights are fixed a priori (equal z-score fusion); nothing is tuned on these labels.
 
     .venv/bin/python bench/relevance.py [--data ../shared/relevance-data]
 """
@@ -35,6 +38,7 @@ from digest.scoring import (  # noqa: E402
     PaperIndex,
     PaperText,
     Profile,
+    ProfileVectors,
     profile_vectors,
     score_matrix,
 )
@@ -128,14 +132,24 @@ def topic_set(papers, profiles, qrels, embedder, pool: str) -> dict[str, list[fl
             rankings["hybrid (ours)"] = score_matrix(
                 index, [kw], profile_vectors([kw], embedder, index)
             )[0]
-            # the same profile with its 5 example papers as liked papers (Rocchio), as a theme
-            # with exemplars or a subscriber who clicked "more like this" would have
+            # the same profile with its 5 example papers as liked papers, as a subscriber who
+            # clicked "More like this" on them would have
             liked = kw.model_copy(update={"liked": tuple(examples)})
-            rankings["hybrid + 5 examples (ours)"] = score_matrix(
+            rankings["hybrid + liked examples (ours)"] = score_matrix(
                 index, [liked], profile_vectors([liked], embedder, index)
             )[0]
         else:
             rankings["hybrid (ours, lexical only)"] = score_matrix(index, [kw])[0]
+        no_model = kw.model_copy(update={"liked": tuple(examples)})
+        rankings["bm25 + liked examples (ours, no model)"] = score_matrix(index, [no_model])[0]
+        for style, styled in query_styles(profile).items():
+            rankings[f"{style}: bm25"] = index.lexical([styled.query])[0]
+            if embedder is not None:
+                query_vector = embedder.encode([styled.query])
+                rankings[f"{style}: MiniLM alone"] = (vectors @ query_vector.T).ravel()
+                rankings[f"{style}: hybrid (ours)"] = score_matrix(
+                    index, [styled], profile_vectors([styled], embedder, index)
+                )[0]
         for method, scores in rankings.items():
             order = [keys[i] for i in np.lexsort((keys, -scores)) if keep[i]]
             results[method].append(
@@ -147,6 +161,20 @@ def topic_set(papers, profiles, qrels, embedder, pool: str) -> dict[str, list[fl
                 )
             )
     return results
+
+
+def query_styles(profile: dict) -> dict[str, Profile]:
+    """The ways a subscriber states an interest, as ``digest rank`` takes them: a 2-4 word
+    theme name (``--interest``), a keyword list (``--keyword``), a one-line description, and
+    all three as a catalogue theme (``--theme``)."""
+    return {
+        "name only": Profile(text=profile["name"]),
+        "keywords only": Profile(keywords=tuple(profile["keywords"])),
+        "description only": Profile(text=profile["description"]),
+        "theme (all three)": Profile(
+            name=profile["name"], text=profile["description"], keywords=tuple(profile["keywords"])
+        ),
+    }
 
 
 def expertise_set(data: Path, embedder) -> dict[str, float]:
@@ -176,7 +204,12 @@ def expertise_set(data: Path, embedder) -> dict[str, float]:
             centroid = vectors[[index.keys[k] for k in own]].mean(axis=0)
             scores["MiniLM alone (zotero)"] = vectors @ centroid
             unit = (centroid / np.linalg.norm(centroid))[None, :].astype(np.float32)
-            scores["hybrid (ours)"] = score_matrix(index, [profile], unit)[0]
+            scores["hybrid (ours)"] = score_matrix(index, [profile], ProfileVectors(unit))[0]
+            # the product's path: the researcher's papers as liked papers ("More like this")
+            votes = Profile(liked=tuple(own))
+            scores["hybrid + liked examples (ours)"] = score_matrix(
+                index, [votes], profile_vectors([votes], embedder, index)
+            )[0]
         truth = [r["expertise"] for r in person["rated"]]
         for method, values in scores.items():
             cost, weight = pair_cost(values[rated], truth)
@@ -223,17 +256,20 @@ def main() -> None:
                 groups = {
                     "main-dev": [r for r in rows if r[0] in dev],
                     "main-test": [r for r in rows if r[0] not in dev],
+                    "main": rows,
                 }
             for name, group in groups.items():
                 n, p, m = (float(np.mean([r[i] for r in group])) for i in (1, 2, 3))
                 table[method][name] = f"{n:.3f} / {p:.3f} / {m:.3f}"
     for method, loss in expertise_set(args.data, embedder).items():
         table[method]["expertise"] = f"{loss:.3f}"
-    columns = ("main-dev", "main-test", "hf", "expertise")
-    print(f"\n{'method':32}" + "".join(f"{c:26}" for c in columns))
-    print(f"{'':32}" + "nDCG@10 / P@10 / MAP      " * 3 + "pair-loss")
+    columns = ("main-dev", "main-test", "main", "hf", "expertise")
+    print(f"\n{'method':40}" + "".join(f"{c:26}" for c in columns))
+    print(f"{'':40}" + "nDCG@10 / P@10 / MAP      " * 4 + "pair-loss")
     for method, row in table.items():
-        print(f"{method:32}" + "".join(f"{row.get(c, '-'):26}" for c in columns))
+        if ": " in method and method.endswith(": bm25"):
+            print(f"-- query style: {method.split(': ')[0]}")
+        print(f"{method.split(': ')[-1]:40}" + "".join(f"{row.get(c, '-'):26}" for c in columns))
     print("\nmain-dev: the even-numbered profiles, used to choose between design candidates;")
     print("main-test, hf and expertise are held out. hf: profiles with >= 15 relevant papers.")
 

@@ -24,7 +24,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.ingest import read_pages  # noqa: E402
-from digest.scoring import PaperIndex, PaperText, Profile, score_matrix  # noqa: E402
+from digest.scoring import (  # noqa: E402
+    PaperIndex,
+    PaperText,
+    Profile,
+    ProfileVectors,
+    score_matrix,
+)
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
 from digest.sources import get_source  # noqa: E402
 from digest.themes import load_themes  # noqa: E402
@@ -112,7 +118,7 @@ def main() -> None:
     index = PaperIndex(papers, paper_vectors)
 
     profiles = synthetic_profiles(args.subscribers, rng)
-    vectors = stored_vectors(profiles, 384, vectors_rng)
+    vectors = ProfileVectors(stored_vectors(profiles, 384, vectors_rng))
     for profile in profiles:  # profile terms are computed when a profile changes, not per run
         index.query_terms(profile.query)
 

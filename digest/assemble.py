@@ -17,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from digest.periods import Period
 from digest.records import Organization
-from digest.scoring import Matrix, PaperIndex, PaperText, Profile, explain, score_matrix
+from digest.scoring import (
+    Matrix,
+    PaperIndex,
+    PaperText,
+    Profile,
+    ProfileVectors,
+    explain,
+    score_matrix,
+)
 
 __all__ = [
     "QUIET",
@@ -108,12 +116,12 @@ def build_digest(
     already_sent: Collection[str] = (),
     *,
     embeddings: Matrix | None = None,
-    vectors: Matrix | None = None,
+    vectors: ProfileVectors | None = None,
     quiet_day: bool = False,
 ) -> Digest:
     """Assemble ``email``'s digest for ``period`` from ``papers``.
 
-    ``embeddings`` (one row per paper in ``papers``) and ``vectors`` (one row per spec) turn on
+    ``embeddings`` (one row per paper in ``papers``) and ``vectors`` (a query row per spec) turn on
     the semantic half of scoring; without them scoring is lexical. With ``quiet_day``, a period
     that has new papers but none that match gives a short digest of its most upvoted ones
     instead of nothing (a subscriber's option: some like to know the pipeline is alive).

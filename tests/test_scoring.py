@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from digest.ingest import read_pages
-from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors, rank, score_matrix
+from digest.scoring import (
+    PaperIndex,
+    PaperText,
+    Profile,
+    Weights,
+    profile_texts,
+    profile_vectors,
+    rank,
+    score_matrix,
+)
 from digest.sources import get_source
 from digest.themes import get_theme, load_themes
 from tests.conftest import SEEDS
@@ -219,3 +228,70 @@ def test_a_disliked_paper_outside_the_candidates_pushes_its_look_alikes_down() -
     assert list(after[1:]) == list(before[1:])  # the others keep their scores
     liked = profile.extended(liked_texts=["Robot arms driven by vision language action models"])
     assert score_matrix(index, [liked])[0][3] > before[3]
+
+
+LOOK_ALIKES = [
+    paper("liked", "Speculative decoding with draft models", "draft tokens verified in parallel"),
+    paper("alike", "Draft models make decoding faster", "speculative draft tokens verified"),
+    paper("other", "Robot arms learn to grasp", "grasping objects with a robot arm"),
+    paper("far", "Protein folding with diffusion", "protein structures from sequences"),
+]
+
+
+@pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
+def test_liked_papers_alone_rank_their_look_alikes_first(with_model: bool) -> None:
+    """Query by example: no words at all, only a liked paper (a "More like this" click)."""
+    embedder = HashedWords() if with_model else None
+    vectors = embedder.encode([p.text for p in LOOK_ALIKES]) if embedder else None
+    index = PaperIndex(LOOK_ALIKES, vectors)
+    ranked = [r.key for r in rank(Profile(liked=("liked",)), index, embedder)]
+    assert ranked[:2] == ["liked", "alike"]
+
+
+def test_a_profile_without_words_has_no_query_vector() -> None:
+    """A real model embeds "" as some vector, which would add noise: such a profile's query
+    row is zero and the model is never asked for an empty text."""
+    asked: list[str] = []
+
+    class Recording(HashedWords):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            asked.extend(texts)
+            return super().encode(texts) + 0.01  # like a real model: nothing maps to zero
+
+    embedder = Recording()
+    index = PaperIndex(LOOK_ALIKES, HashedWords().encode([p.text for p in LOOK_ALIKES]))
+    vectors = profile_vectors([Profile(liked=("liked",)), Profile(text="robots")], embedder, index)
+    assert not vectors.query[0].any() and vectors.query[1].any()
+    assert asked == ["robots"]
+    assert profile_texts([Profile(liked=("liked",)), Profile(text="robots")]) == ["robots"]
+
+
+@pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
+def test_a_dislike_lowers_only_the_papers_like_it(with_model: bool) -> None:
+    embedder = HashedWords() if with_model else None
+    vectors = embedder.encode([p.text for p in LOOK_ALIKES]) if embedder else None
+    index = PaperIndex(LOOK_ALIKES, vectors)
+    profile = Profile(keywords=("decoding", "robot"))
+    disliked = profile.model_copy(update={"disliked": ("liked",)})
+
+    def scores(p: Profile) -> dict[str, float]:
+        return {r.key: r.score for r in rank(p, index, embedder)}
+
+    before, after = scores(profile), scores(disliked)
+    assert after["liked"] < before["liked"] and after["alike"] < before["alike"]
+    assert after["other"] == before["other"] and after["far"] == before["far"]
+    assert max(after, key=after.__getitem__) == "other"
+
+
+def test_liking_a_paper_leaves_the_profiles_own_words_alone() -> None:
+    """A like is its own part of the score, not words added to the BM25 query: with that
+    part weighted 0 the scores are the profile's own (measured: mixing liked titles into the
+    query, Rocchio-style, lowered nDCG@10 on held-out profiles; see bench/relevance.py)."""
+    index = PaperIndex(LOOK_ALIKES)
+    profile = Profile(keywords=("robot", "decoding"))
+    liked = profile.model_copy(update={"liked": ("liked",)})
+    alone = score_matrix(index, [profile])[0]
+    assert score_matrix(index, [liked], weights=Weights(liked=0.0))[0].tolist() == alone.tolist()
+    moved = score_matrix(index, [liked])[0]
+    assert moved[index.keys["alike"]] > alone[index.keys["alike"]]
+    assert moved[index.keys["far"]] <= alone[index.keys["far"]]
