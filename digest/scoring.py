@@ -279,6 +279,22 @@ class PaperIndex:
             self._mentions[keyword.lower()] = found
         return found
 
+    def words_in(self, text: str, position: int) -> list[str]:
+        """The words of ``text`` whose stems the paper at ``position`` contains, rarest in the
+        candidates first ("speech" before "models"); stop words, and words in over half the
+        candidates ("from", "learn"), explain nothing and never count."""
+        found = []
+        for word in dict.fromkeys(re.findall(r"[\w-]+", text.lower())):
+            ids = self._term_ids(word)
+            if not len(ids) or len(ids) != len(_query_terms(word)):
+                continue
+            rows = self.weights[ids]
+            papers = [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(len(ids))]
+            common = max(len(found_in) for found_in in papers) > len(self) / 2
+            if not common and all(position in found_in for found_in in papers):
+                found.append((int(rows.getnnz()), word))
+        return [word for _, word in sorted(found)]
+
     def written_by(self, author: str) -> NDArray[np.bool_]:
         """Which papers list ``author`` (case-insensitive); once per name."""
         name = author.casefold()
@@ -385,6 +401,8 @@ def explain(profile: Profile, index: PaperIndex, position: int) -> str:
     """Why a paper matched, in words: keywords it contains, followed authors, liked papers."""
     reasons = []
     matched = [k for k in (*profile.keywords, *profile.require) if index.mentions(k)[position]]
+    for words in (profile.name, profile.text):  # else its rarest words the paper has (stemmed)
+        matched = matched or index.words_in(words, position)[:3]
     if matched:
         reasons.append("matches: " + ", ".join(list(dict.fromkeys(matched))[:4]))
     followed = [a for a in profile.authors if index.written_by(a)[position]]

@@ -16,6 +16,7 @@ from digest.scoring import (
     PaperText,
     Profile,
     Weights,
+    explain,
     profile_texts,
     profile_vectors,
     rank,
@@ -295,3 +296,25 @@ def test_liking_a_paper_leaves_the_profiles_own_words_alone() -> None:
     moved = score_matrix(index, [liked])[0]
     assert moved[index.keys["alike"]] > alone[index.keys["alike"]]
     assert moved[index.keys["far"]] <= alone[index.keys["far"]]
+
+
+def test_a_free_text_interest_is_explained_by_its_telling_words(seeds: PaperIndex) -> None:
+    """No keywords: the reason names the interest's words the paper has, rarest first, and
+    never a stop word ("and") or a word most candidates have ("models")."""
+    ranked = rank(Profile(text="Speech and audio models"), seeds)
+    assert ranked[0].why == "matches: audio, speech"
+    assert all("models" not in r.why and "and" not in r.why.split() for r in ranked)
+    index = PaperIndex(
+        [
+            paper("both", "Speech and music together", "speech music"),
+            paper("music", "Music alone", "music"),
+            paper("pixels", "Vision", "pixels"),
+            paper("arms", "Robots", "arms"),
+        ]
+    )
+    theme = Profile(name="Speech", text="music")  # the name's words come first
+    assert [explain(theme, index, i) for i in range(3)] == [
+        "matches: speech",
+        "matches: music",
+        "close in meaning to your interests",
+    ]
