@@ -126,22 +126,21 @@ def topic_set(papers, profiles, qrels, embedder, pool: str) -> dict[str, list[fl
         labels = np.array([k in examples for k in keys])
         svm = LinearSVC(C=0.01, class_weight="balanced").fit(svm_features, labels)
         rankings["svm-5ex (arxiv-sanity)"] = svm.decision_function(svm_features)
+        # the same profile with its 5 example papers as liked papers, as a subscriber who
+        # clicked "More like this" on them would have
+        liked = kw.model_copy(update={"liked": tuple(examples)})
         if embedder is not None:
             query_vector = embedder.encode([kw.query])
             rankings["MiniLM alone (zotero)"] = (vectors @ query_vector.T).ravel()
             rankings["hybrid (ours)"] = score_matrix(
                 index, [kw], profile_vectors([kw], embedder, index)
             )[0]
-            # the same profile with its 5 example papers as liked papers, as a subscriber who
-            # clicked "More like this" on them would have
-            liked = kw.model_copy(update={"liked": tuple(examples)})
             rankings["hybrid + liked examples (ours)"] = score_matrix(
                 index, [liked], profile_vectors([liked], embedder, index)
             )[0]
         else:
             rankings["hybrid (ours, lexical only)"] = score_matrix(index, [kw])[0]
-        no_model = kw.model_copy(update={"liked": tuple(examples)})
-        rankings["bm25 + liked examples (ours, no model)"] = score_matrix(index, [no_model])[0]
+        rankings["bm25 + liked examples (ours, no model)"] = score_matrix(index, [liked])[0]
         for style, styled in query_styles(profile).items():
             rankings[f"{style}: bm25"] = index.lexical([styled.query])[0]
             if embedder is not None:

@@ -185,8 +185,8 @@ class ProfileVectors:
     liked: tuple[Matrix, ...] = ()
     disliked: tuple[Matrix, ...] = ()
 
-    def examples(self, row: int, sign: float) -> Matrix | None:
-        found = self.liked if sign > 0 else self.disliked
+    def examples(self, row: int, liked: bool) -> Matrix | None:
+        found = self.liked if liked else self.disliked
         return found[row] if row < len(found) and len(found[row]) else None
 
 
@@ -324,14 +324,14 @@ def score_matrix(
         total += weights.semantic * _zscore(semantic.query @ index.embeddings.T)
     total += weights.popularity * index.popularity[None, :]
     for row, profile in enumerate(profiles):
-        for sign, weight in ((1.0, weights.liked), (-1.0, weights.disliked)):
+        for liked, weight in ((True, weights.liked), (False, weights.disliked)):
             likeness = (
-                _likeness(semantic.examples(row, sign), index)
+                _likeness(semantic.examples(row, liked), index)
                 if semantic is not None
-                else _lexical_likeness(profile, index, sign)
+                else _lexical_likeness(profile, index, liked)
             )
             if likeness is not None:
-                total[row] += weight * (likeness if sign > 0 else -np.maximum(likeness, 0.0))
+                total[row] += weight * (likeness if liked else -np.maximum(likeness, 0.0))
         if profile.authors:
             total[row] += weights.author * _by_followed(index, profile)
         if profile.require or profile.exclude:
@@ -359,18 +359,15 @@ def profile_vectors(
         query[worded] = found
     if index.embeddings is None:
         return ProfileVectors(query)
-    examples: dict[float, list[Matrix]] = {1.0: [], -1.0: []}
+    examples: dict[bool, list[Matrix]] = {True: [], False: []}
     for profile in profiles:
-        for sign, keys, texts in (
-            (1.0, profile.liked, profile.liked_texts),
-            (-1.0, profile.disliked, profile.disliked_texts),
-        ):
-            rows = [index.keys[k] for k in keys if k in index.keys]
+        for liked in (True, False):
+            rows, texts = _examples(profile, index, liked)
             parts = [index.embeddings[rows]]
             if texts:
                 parts.append(embedder.encode(list(texts)).astype(np.float32))
-            examples[sign].append(np.concatenate(parts, axis=0))
-    return ProfileVectors(query, tuple(examples[1.0]), tuple(examples[-1.0]))
+            examples[liked].append(np.concatenate(parts, axis=0))
+    return ProfileVectors(query, tuple(examples[True]), tuple(examples[False]))
 
 
 def rank(
@@ -445,15 +442,22 @@ def _likeness(examples: Matrix | None, index: PaperIndex) -> Matrix | None:
     return _mean_z(examples @ index.embeddings.T)
 
 
-def _lexical_likeness(profile: Profile, index: PaperIndex, sign: float) -> Matrix | None:
+def _lexical_likeness(profile: Profile, index: PaperIndex, liked: bool) -> Matrix | None:
     """``_likeness`` without a model: each example paper's text is a BM25 query."""
-    if sign > 0:
-        keys, texts = profile.liked, profile.liked_texts
-    else:
-        keys, texts = profile.disliked, profile.disliked_texts
-    queries = [index.papers[index.keys[k]].text for k in keys if k in index.keys]
-    queries.extend(texts)
+    rows, texts = _examples(profile, index, liked)
+    queries = [*(index.papers[r].text for r in rows), *texts]
     return _mean_z(index.lexical(queries)) if queries else None
+
+
+def _examples(profile: Profile, index: PaperIndex, liked: bool) -> tuple[list[int], list[str]]:
+    """The liked (or disliked) papers: positions of those among the candidates, and the texts
+    of those that are not."""
+    keys, texts = (
+        (profile.liked, profile.liked_texts)
+        if liked
+        else (profile.disliked, profile.disliked_texts)
+    )
+    return [index.keys[k] for k in keys if k in index.keys], list(texts)
 
 
 def _mean_z(similarity: Matrix) -> Matrix:

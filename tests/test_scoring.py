@@ -239,12 +239,16 @@ LOOK_ALIKES = [
 ]
 
 
+def look_alikes(with_model: bool) -> tuple[PaperIndex, HashedWords | None]:
+    embedder = HashedWords() if with_model else None
+    vectors = embedder.encode([p.text for p in LOOK_ALIKES]) if embedder else None
+    return PaperIndex(LOOK_ALIKES, vectors), embedder
+
+
 @pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
 def test_liked_papers_alone_rank_their_look_alikes_first(with_model: bool) -> None:
     """Query by example: no words at all, only a liked paper (a "More like this" click)."""
-    embedder = HashedWords() if with_model else None
-    vectors = embedder.encode([p.text for p in LOOK_ALIKES]) if embedder else None
-    index = PaperIndex(LOOK_ALIKES, vectors)
+    index, embedder = look_alikes(with_model)
     ranked = [r.key for r in rank(Profile(liked=("liked",)), index, embedder)]
     assert ranked[:2] == ["liked", "alike"]
 
@@ -260,7 +264,7 @@ def test_a_profile_without_words_has_no_query_vector() -> None:
             return super().encode(texts) + 0.01  # like a real model: nothing maps to zero
 
     embedder = Recording()
-    index = PaperIndex(LOOK_ALIKES, HashedWords().encode([p.text for p in LOOK_ALIKES]))
+    index = look_alikes(with_model=True)[0]
     vectors = profile_vectors([Profile(liked=("liked",)), Profile(text="robots")], embedder, index)
     assert not vectors.query[0].any() and vectors.query[1].any()
     assert asked == ["robots"]
@@ -269,9 +273,7 @@ def test_a_profile_without_words_has_no_query_vector() -> None:
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
 def test_a_dislike_lowers_only_the_papers_like_it(with_model: bool) -> None:
-    embedder = HashedWords() if with_model else None
-    vectors = embedder.encode([p.text for p in LOOK_ALIKES]) if embedder else None
-    index = PaperIndex(LOOK_ALIKES, vectors)
+    index, embedder = look_alikes(with_model)
     profile = Profile(keywords=("decoding", "robot"))
     disliked = profile.model_copy(update={"disliked": ("liked",)})
 
