@@ -40,9 +40,16 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import apprise
+from email_validator import EmailNotValidError, validate_email
 
-from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UndeliverableError,
+)
 from digest.files import write_atomic
+from digest.ledger import UNCONFIRMED_PREFIX
 from digest.render import RenderedEmail, one_line
 
 __all__ = [
@@ -54,7 +61,9 @@ __all__ = [
     "SmtpDeliverer",
     "deliverer_for",
     "describe",
+    "envelope_address",
     "message_bytes",
+    "reason_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,7 @@ Commit = Callable[[], bool]
 """Called once, at the point of no return; False means "stop: this row is no longer yours"."""
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-UNCONFIRMED = "unconfirmed:"
+UNCONFIRMED = UNCONFIRMED_PREFIX
 """Starts the reply of a message whose acceptance never came back (see ``SmtpDeliverer``)."""
 
 
@@ -83,6 +92,9 @@ class Deliverer(Protocol):
         """Send ``email``; return the channel's acceptance. Raises ``TransientDeliveryError``
         (retry later) or ``PermanentDeliveryError`` (a hard bounce)."""
 
+    def reset(self) -> None:
+        """Drop any connection: an error nobody foresaw left it in an unknown state."""
+
     def close(self) -> None: ...
 
 
@@ -90,9 +102,10 @@ class LeaseLost(Exception):  # noqa: N818  (control flow, not an error to report
     """The ledger row went to another run before the point of no return: nothing was sent."""
 
 
-def message_bytes(email: RenderedEmail) -> bytes:
-    """The MIME message as sent: multipart/alternative, CRLF line ends."""
-    return email.as_bytes()
+def message_bytes(email: RenderedEmail, utf8: bool = False) -> bytes:
+    """The MIME message as sent: multipart/alternative, CRLF line ends; ``utf8``: headers in
+    raw UTF-8, for an SMTPUTF8 transaction."""
+    return email.as_bytes(utf8=utf8)
 
 
 class OutboxDeliverer:
@@ -119,6 +132,9 @@ class OutboxDeliverer:
         if not commit():
             raise LeaseLost(issue_id)
         return f"written to {path}"
+
+    def reset(self) -> None:
+        return None
 
     def close(self) -> None:
         self.write_index()
@@ -192,15 +208,19 @@ class SmtpDeliverer:
 
     def deliver(self, email: RenderedEmail, issue_id: str, commit: Commit) -> str:
         sender = self._sender(email.headers["From"])
-        body = message_bytes(email)
+        recipient, utf8 = envelope_address(email.to)
+        if recipient != email.to and not utf8:
+            email = email.addressed(recipient)
+        body = message_bytes(email, utf8)
         if body.startswith(b".") or b"\n." in body:  # rare: the regex costs 0.3 ms a message
             body = _LEADING_DOT.sub(b"..", body)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         smtp = self._connect()
+        options = self._utf8_options(smtp, email.to) if utf8 else []
         try:
-            self._expect(smtp, smtp.mail(sender), 250, email.to)
-            self._expect(smtp, smtp.rcpt(email.to), 250, email.to, also=(251,))
+            self._expect(smtp, smtp.mail(sender, options), 250, email.to)
+            self._expect(smtp, smtp.rcpt(recipient), 250, email.to, also=(251,))
             smtp.putcmd("data")
             self._expect(smtp, smtp.getreply(), 354, email.to)
             smtp.send(body)
@@ -216,21 +236,31 @@ class SmtpDeliverer:
         try:
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # The whole message and its final "." went out and no reply came back: a timeout,
+            # a clean close or a reset. The server may have stored it (some store, then reset),
+            # so sending it again could duplicate it: the row stays sent, marked unconfirmed,
+            # for the operator to review (`digest unconfirmed`) and resend deliberately.
             self._drop()
-            if _reset(exc):
-                # A reset, not a close: the server dropped the connection with our data still
-                # unread (that is when TCP resets), so it never read the final "." and never
-                # accepted the message. Safe to send again.
-                raise TransientDeliveryError(email.to, f"connection reset in DATA: {exc}") from exc
-            # A timeout or a clean close after the whole message: the server may have kept it,
-            # and sending it again could duplicate it, so the row stays sent and says so.
             log.warning("%s: no reply after the end of DATA (%s); not resent", email.to, exc)
-            return f"{UNCONFIRMED} no reply after the end of DATA ({exc})"
+            return f"{UNCONFIRMED} no reply after the end of DATA ({reason_of(exc)})"
         text = reply.decode(errors="replace")
         if code == 250:
             return f"{code} {text}"
         self._reset(smtp)
         raise _error(email.to, code, text)
+
+    def _utf8_options(self, smtp: smtplib.SMTP, recipient: str) -> list[str]:
+        """An internationalised mailbox goes out only where the server takes SMTPUTF8."""
+        if not smtp.has_extn("smtputf8"):
+            raise UndeliverableError(
+                recipient,
+                f"{self._host}:{self._port} does not offer SMTPUTF8, which this address needs",
+            )
+        return ["SMTPUTF8", "BODY=8BITMIME"] if smtp.has_extn("8bitmime") else ["SMTPUTF8"]
+
+    def reset(self) -> None:
+        """Forget the connection: after an error nobody foresaw, its state is unknown."""
+        self._drop()
 
     def close(self) -> None:
         if self._connection is not None:
@@ -336,18 +366,30 @@ class AppriseDeliverer:
             log.warning("%s: sent, but another run had taken the row over", email.to)
         return f"accepted by {describe(self._url)}"
 
+    def reset(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 
 
-def _reset(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it; smtplib wraps socket errors) is a TCP reset."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionResetError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def reason_of(exc: BaseException) -> str:
+    """An exception in one line: its type, and its words when it has any."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def envelope_address(address: str) -> tuple[str, bool]:
+    """The address as SMTP carries it, and whether it needs SMTPUTF8: an internationalised
+    domain goes as IDNA (``xn--``), which every server takes; a non-ASCII local part can only
+    go where the server offers SMTPUTF8. An address that is not one raises
+    ``UndeliverableError`` (the sign-up checks should have refused it)."""
+    try:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise UndeliverableError(address, f"not a deliverable address: {exc}") from None
+    if valid.ascii_email:
+        return valid.ascii_email, False
+    return f"{valid.local_part}@{valid.ascii_domain}", True
 
 
 def _still_open(smtp: smtplib.SMTP) -> bool:

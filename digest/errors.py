@@ -13,7 +13,9 @@
     ├── EmbeddingError               the embedding model's process failed (exit, reason)
     ├── DeliveryError                a message could not be handed to its channel
     │   ├── TransientDeliveryError   4xx reply, dropped connection, timeout: retry with backoff
-    │   └── PermanentDeliveryError   5xx reply, refused address: fail the row, count a bounce
+    │   ├── PermanentDeliveryError   5xx reply, refused address: fail the row, count a bounce
+    │   └── UndeliverableError       this message can't go as built (e.g. an address the server
+    │                                can't take): fail that row alone, no bounce, no retry
     └── PartialFailure               a run finished but some pages or days failed (listed)
 
 Third-party errors (httpx, SQLAlchemy, json, pydantic) are translated where they happen with
@@ -38,6 +40,7 @@ __all__ = [
     "TokenError",
     "TransientDeliveryError",
     "TransientFetchError",
+    "UndeliverableError",
 ]
 
 
@@ -130,6 +133,12 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying will not help: a 5xx reply or a refused address. Counts as a hard bounce."""
+
+
+class UndeliverableError(DeliveryError):
+    """This one message cannot be delivered as built: an internationalised address to a server
+    without SMTPUTF8, or an error nobody foresaw. Fails that row alone; not a bounce (the
+    subscriber did nothing wrong) and not retried (it would fail the same way)."""
 
 
 class PartialFailure(DigestError):

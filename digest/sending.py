@@ -30,9 +30,14 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from digest import ledger
 from digest.archive import Archive
 from digest.compose import Composer, due_ids, due_subscribers
-from digest.delivery import UNCONFIRMED, Deliverer, LeaseLost, deliverer_for
+from digest.delivery import UNCONFIRMED, Deliverer, LeaseLost, deliverer_for, reason_of
 from digest.embeddings import CachedEmbedder
-from digest.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from digest.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UndeliverableError,
+)
 from digest.models import Cadence, DeliveryStatus, Subscriber, Subscription
 from digest.periods import Period
 from digest.render import RenderedEmail, Renderer
@@ -83,6 +88,9 @@ class SendSummary:
     retries: int = 0
     unconfirmed: int = 0
     failures: list[str] = field(default_factory=list)
+    unconfirmed_to: list[str] = field(default_factory=list)
+    """Addresses whose server never answered the end of the message: it may or may not have
+    arrived, so it is not resent; ``digest unconfirmed`` lists them for the operator."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per stage (embed, compose, render, archive, plan, deliver), for benchmarks; a
     batch's delivery overlaps the next batch's preparation, so ``deliver`` is only the wait
@@ -94,11 +102,13 @@ class SendSummary:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
         return now
 
-    def count(self, what: str, failure: str | None = None) -> None:
+    def count(self, what: str, failure: str | None = None, unconfirmed: str | None = None) -> None:
         with _COUNTING:
             setattr(self, what, getattr(self, what) + 1)
             if failure:
                 self.failures.append(failure)
+            if unconfirmed:
+                self.unconfirmed_to.append(unconfirmed)
 
     @classmethod
     def combined(cls, parts: Sequence[SendSummary]) -> SendSummary:
@@ -109,6 +119,7 @@ class SendSummary:
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             total.unconfirmed += part.unconfirmed
             total.failures.extend(part.failures)
+            total.unconfirmed_to.extend(part.unconfirmed_to)
             for stage, seconds in part.seconds.items():
                 total.seconds[stage] = total.seconds.get(stage, 0.0) + seconds
         return total
@@ -118,6 +129,19 @@ class SendSummary:
             f"{self.cadence} {self.period}: {self.sent} sent, {self.skipped} skipped, "
             f"{self.failed} failed, {self.suppressed} suppressed, {self.earlier} done before"
             + (f", {self.unconfirmed} unconfirmed" if self.unconfirmed else "")
+            + self._unconfirmed_list()
+        )
+
+    def _unconfirmed_list(self, shown: int = 10) -> str:
+        """The unconfirmed messages on their own: sent whole, but no server reply came back."""
+        if not self.unconfirmed_to:
+            return ""
+        names = ", ".join(sorted(self.unconfirmed_to)[:shown])
+        more = len(self.unconfirmed_to) - shown
+        return (
+            f"\nUnconfirmed (no reply after the whole message; not resent): {names}"
+            + (f" and {more} more" if more > 0 else "")
+            + "\nReview them with `digest unconfirmed`; resend with `digest unconfirmed --resend`."
         )
 
 
@@ -398,32 +422,40 @@ class _Workers:
                     reply = self._attempt(deliverer, item, message_id, token)
         except LeaseLost:
             return None
+        except UndeliverableError as exc:
+            self._fail(item, token, exc, bounce=False)
+            return None
         except TransientDeliveryError as exc:
             retry_at = datetime.now(UTC) + timedelta(seconds=options.backoff)
             ledger.release(self._engine, row.delivery_id, token, str(exc), retry_at)
             self._summary.count("failed", f"{exc} (left pending for the next run)")
             return None
         except PermanentDeliveryError as exc:
-            suppressed = ledger.fail(
-                self._engine,
-                row.delivery_id,
-                row.subscriber_id,
-                token,
-                str(exc),
-                bounce=True,
-                max_bounces=options.max_bounces,
-            )
-            self._summary.count("failed", str(exc))
-            if suppressed:
-                self._summary.count("suppressed", f"{item.email.to}: suppressed after bounces")
+            self._fail(item, token, exc, bounce=True)
             return None
         if deliverer.findable:
             later.append((item, message_id, deliverer.name, reply))
             return None
         self._summary.count("sent")
         if reply.startswith(UNCONFIRMED):
-            self._summary.count("unconfirmed")
+            self._summary.count("unconfirmed", unconfirmed=item.email.to)
         return reply
+
+    def _fail(self, item: Outgoing, token: str, exc: DeliveryError, *, bounce: bool) -> None:
+        """Fail one row for good; a bounce counts towards suppressing its subscriber."""
+        row = item.planned
+        suppressed = ledger.fail(
+            self._engine,
+            row.delivery_id,
+            row.subscriber_id,
+            token,
+            str(exc),
+            bounce=bounce,
+            max_bounces=self._options.max_bounces,
+        )
+        self._summary.count("failed", str(exc))
+        if suppressed:
+            self._summary.count("suppressed", f"{item.email.to}: suppressed after bounces")
 
     def _attempt(
         self, deliverer: Deliverer, item: Outgoing, message_id: str | None, token: str
@@ -443,12 +475,20 @@ class _Workers:
         self._limiter.acquire()
         try:
             return deliverer.deliver(item.email, row.issue_id, commit)
-        except DeliveryError as exc:
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, DeliveryError):
+                # Nobody foresaw this one (a bug, a library's surprise): it fails this message
+                # alone, and the connection, in an unknown state, is never used again.
+                log.exception("%s: unexpected error while delivering", item.email.to)
+                deliverer.reset()
+                exc = UndeliverableError(item.email.to, f"unexpected {reason_of(exc)}")
             if committed:
                 ledger.unsend(self._engine, row.delivery_id, token)
             lease = timedelta(seconds=self._options.lease)
             ledger.note_attempt(self._engine, row.delivery_id, token, str(exc), lease)
-            raise
+            raise exc from None
 
 
 def _take_over(

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 import flows  # noqa: F401  (sets Prefect's environment defaults before Prefect is imported)
+from digest import ledger
 from digest.cli import app, reporting_errors
 from digest.models import Cadence
 from digest.periods import days, parse_date, parse_period
@@ -39,6 +40,7 @@ def run(
 
     Example: digest run
     """
+    from flows.api import prefect_api
     from flows.daily import daily
 
     with reporting_errors():
@@ -52,7 +54,8 @@ def run(
                 f"The store had no subscribers: added {added} examples ({EXAMPLE_SUBSCRIBERS})."
             )
         try:
-            summary = daily(source=source, day=day)
+            with prefect_api():
+                summary = daily(source=source, day=day)
         finally:
             totals = count_rows(engine)
             typer.echo(
@@ -80,11 +83,13 @@ def send(
 
     Example: digest send --cadence weekly --newest
     """
+    from flows.api import prefect_api
     from flows.send import send_digests
 
     with reporting_errors():
         day = parse_date(date) if date else None
-        summary = send_digests(cadence=cadence.value, day=day, anchor_at_newest=newest)
+        with prefect_api():
+            summary = send_digests(cadence=cadence.value, day=day, anchor_at_newest=newest)
     typer.echo(f"Sent {summary}.")
 
 
@@ -97,6 +102,7 @@ def serve() -> None:
     """
     from prefect import serve as prefect_serve
 
+    from flows.api import prefect_api
     from flows.deployments import deployments
 
     with reporting_errors():
@@ -105,7 +111,8 @@ def serve() -> None:
             f"Serving daily ({settings.daily_cron} in {settings.send_timezones}), weekly "
             f"({settings.weekly_cron}) and backfill; Ctrl-C to stop."
         )
-        prefect_serve(*deployments(settings))
+        with prefect_api():
+            prefect_serve(*deployments(settings))
 
 
 @app.command()
@@ -122,13 +129,15 @@ def ingest(
 
     Example: digest ingest --source hf-api --date 2026-03-06
     """
+    from flows.api import prefect_api
     from flows.ingest import ingest as ingest_flow
 
     with reporting_errors():
         get_source(source)  # refuse bad arguments before starting Prefect
         if date:
             parse_period(date)
-        summary = ingest_flow(source=source, period=date, path=path)
+        with prefect_api():
+            summary = ingest_flow(source=source, period=date, path=path)
     typer.echo(f"Ingested {source}: {summary}.")
 
 
@@ -148,13 +157,63 @@ def backfill(
 
     Example: digest backfill --from 2026-03-02 --to 2026-03-06
     """
+    from flows.api import prefect_api
     from flows.backfill import backfill as backfill_flow
 
     with reporting_errors():
         get_source(source)  # refuse bad arguments before starting Prefect
         first, last = parse_date(start), parse_date(end)
         days(first, last)
-        summary = backfill_flow(
-            start=first, end=last, source=source, concurrency=concurrency, send=send
-        )
+        with prefect_api():
+            summary = backfill_flow(
+                start=first, end=last, source=source, concurrency=concurrency, send=send
+            )
     typer.echo(f"Backfilled {source} {first}..{last}: {summary}.")
+
+
+@app.command()
+def unconfirmed(
+    resend: Annotated[
+        list[int] | None,
+        typer.Option("--resend", help="A listed delivery id to send again (repeatable)."),
+    ] = None,
+    resend_all: Annotated[
+        bool, typer.Option("--resend-all", help="Send every listed message again.")
+    ] = False,
+) -> None:
+    """Messages that went out whole but whose server never answered the end: they may have
+    arrived or not, so no run sends them again by itself. Check (the server's log, the reader),
+    then resend the ones that did not arrive.
+
+    Example: digest unconfirmed --resend 12 --resend 40
+    """
+    with reporting_errors():
+        engine = get_engine(load_settings().db_url)
+        listed = ledger.unconfirmed(engine)
+        chosen = [u for u in listed if resend_all or u.delivery_id in set(resend or [])]
+        if not chosen:
+            for u in listed:
+                typer.echo(
+                    f"{u.delivery_id:6}  {u.email}  {u.cadence.value} {u.period_label}  "
+                    f"sent {u.sent_at:%Y-%m-%d %H:%M}  {u.reply}"
+                    if u.sent_at
+                    else f"{u.delivery_id:6}  {u.email}  {u.reply}"
+                )
+            typer.echo(f"{len(listed)} unconfirmed." + (" Nothing resent." if resend else ""))
+            return
+        reopened = ledger.reopen_unconfirmed(engine, [u.delivery_id for u in chosen])
+        typer.echo(f"Reopened {reopened}; sending them now.")
+        _send_periods(chosen)
+
+
+def _send_periods(chosen: list[ledger.Unconfirmed]) -> None:
+    """One send run per period the reopened messages belong to: it sends only what is pending."""
+    from flows.api import prefect_api
+    from flows.send import send_digests
+
+    periods = sorted({(u.cadence, u.period_start, u.period_end) for u in chosen})
+    with prefect_api():
+        for cadence, first, last in periods:
+            start = first if cadence is Cadence.daily and first != last else None
+            summary = send_digests(cadence=cadence.value, day=last, start=start)
+            typer.echo(f"Sent {summary}.")

@@ -3,11 +3,12 @@
 The library (``digest.sending``) does the work in batches over a few reused connections; the
 ledger in the store is what guarantees each message goes out once, even with two runs at once
 or a rerun after a crash. A Prefect global concurrency limit (one slot, ``send-digests``) keeps
-runs against the same Prefect server from overlapping in the first place.
+runs against the same standing Prefect server from overlapping in the first place.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from typing import Any
 
@@ -29,6 +30,7 @@ from digest.sending import send_digests as send_all
 from digest.settings import Settings, load_settings
 from digest.store import get_engine
 from digest.themes import load_themes
+from flows.api import uses_temporary_server
 
 LIMIT = "send-digests"
 
@@ -49,12 +51,21 @@ def send_digests(
     wanted = Cadence(cadence)
     anchor = day or (newest_day(settings) if anchor_at_newest else utc_today())
     period = Period.span(start, anchor) if start else period_for(anchor, wanted)
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(LIMIT, 1)
-    with concurrency(LIMIT, occupy=1, strict=True, lease_duration=settings.send_lease):
+    with one_run_at_a_time(settings):
         summary = fan_out(settings, wanted, period, timezone)
     report(summary)
     return summary
+
+
+def one_run_at_a_time(settings: Settings) -> AbstractContextManager[object]:
+    """The ``send-digests`` slot on a standing Prefect server, which frees the slot of a run
+    that died when its lease runs out. A temporary server (``flows.api``) dies with its run, and
+    its slot would outlive it in ``prefect.db``: there the ledger's leases alone keep runs apart."""
+    if uses_temporary_server():
+        return nullcontext()
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(LIMIT, 1)
+    return concurrency(LIMIT, occupy=1, strict=True, lease_duration=settings.send_lease)
 
 
 def task_runner(settings: Settings) -> TaskRunner[Any]:

@@ -7,6 +7,8 @@ Faults are queued per recipient and used up one per delivery attempt:
     "550"   refuse the recipient at RCPT TO with 550 (no such user)
     "cut"   close the connection right after answering DATA with 354 (mid-DATA; nothing kept)
     "drop"  close the connection at the end of DATA without answering (nothing kept)
+    "keep-reset"  keep the message, then reset the connection (TCP RST) without answering
+    "keep-close"  keep the message, then close the connection cleanly without answering
     "slow"  wait ``slow_seconds`` before answering (then accept)
 
 Run as a script (``python -m tests.smtp_sink PORT [--echo]``) it serves in its own process (the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import sys
 import threading
 from collections import Counter
@@ -57,6 +60,7 @@ class _Controller(Controller):
 class SinkHandler:
     def __init__(self, echo: bool = False) -> None:
         self.messages: list[tuple[str, bytes]] = []
+        self.mail_options: list[list[str]] = []
         self.faults: dict[str, list[str]] = {}
         self.slow_seconds = 1.0
         self.connections = 0
@@ -99,7 +103,15 @@ class SinkHandler:
             await asyncio.sleep(self.slow_seconds)
         with self._lock:
             self.messages.append((recipient, envelope.original_content or envelope.content))
+            self.mail_options.append(list(envelope.mail_options))
             number = len(self.messages)
+        if fault in ("keep-reset", "keep-close"):
+            transport = server.transport
+            if fault == "keep-reset":
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort() if fault == "keep-reset" else transport.close()
+            return "421 closing"  # never reaches the client
         if self.echo:
             print(recipient, flush=True)
         return f"250 2.0.0 OK queued as {number}"
@@ -117,10 +129,12 @@ class SinkHandler:
 class Sink:
     """The server running in a thread of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = True) -> None:
         self.handler = SinkHandler()
         self.port = free_port()
-        self._controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = _Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
+        )
 
     @property
     def url(self) -> str:
