@@ -95,6 +95,7 @@ class Digest(BaseModel):
     email: str
     period: Period
     sections: list[Section]
+    link_id: str | None = Field(None, description="the subscriber's handle in personal links")
     candidates: int = Field(description="papers new in the period and not sent before")
     skip_reason: str | None = None
     quiet: bool = Field(False, description="nothing matched; the day's most upvoted instead")

@@ -19,6 +19,7 @@ from digest.compose import compose_digest, newest_listing_day
 from digest.delivery import AppriseDeliverer
 from digest.embeddings import load_cached_embedder
 from digest.errors import ConfigError, DigestError
+from digest.keys import KEY_FILE, rotate_keys
 from digest.models import Cadence, Paper
 from digest.periods import parse_date
 from digest.render import Renderer
@@ -33,6 +34,7 @@ from digest.subscriptions import (
     import_subscribers,
     list_subscribers,
     request_from,
+    revoke_links,
 )
 from digest.subscriptions import subscribe as subscribe_request
 from digest.subscriptions import unsubscribe as unsubscribe_address
@@ -266,6 +268,36 @@ def unsubscribe(
     with reporting_errors():
         unsubscribe_address(get_engine(load_settings().db_url), email, theme)
     typer.echo(f"Unsubscribed {email}" + (f" from {theme}." if theme else "."))
+
+
+@app.command(name="revoke-links")
+def revoke_links_command(
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+) -> None:
+    """Make every personal link an address was sent stop working (unsubscribe, preferences,
+    feedback); its next digest carries new ones.
+
+    Example: digest revoke-links ada@example.org
+    """
+    with reporting_errors():
+        revoke_links(get_engine(load_settings().db_url), email)
+    typer.echo(f"Revoked every personal link sent to {email}.")
+
+
+@app.command(name="rotate-key")
+def rotate_key() -> None:
+    """Put a new secret key in front of DATA_DIR/secret.key: it signs new links; the older
+    ones still verify links already mailed; issues keep their names. With DIGEST_SECRET_KEY
+    set, rotate there instead: put the new key first (new,old).
+
+    Example: digest rotate-key
+    """
+    with reporting_errors():
+        settings = load_settings()
+        if settings.secret_key is not None:
+            raise ConfigError("DIGEST_SECRET_KEY is set: rotate it there (new key first: new,old)")
+        ring = rotate_keys(settings.data_dir)
+    typer.echo(f"New signing key in {settings.data_dir / KEY_FILE}; {len(ring.keys)} keys kept.")
 
 
 @app.command(name="import-subscribers")

@@ -128,10 +128,13 @@ class Composer:
         already_sent: Collection[str] = (),
         *,
         quiet_days: bool = False,
+        link_id: str | None = None,
     ) -> Digest:
+        """The subscriber's digest; ``link_id`` (theirs) makes its personal links."""
         titles = self._feedback_titles(subscriptions)
         specs = [self._spec(s, titles) for s in subscriptions]
-        return self.compose_sections(email, specs, already_sent, quiet_days=quiet_days)
+        digest = self.compose_sections(email, specs, already_sent, quiet_days=quiet_days)
+        return digest.model_copy(update={"link_id": link_id}) if link_id else digest
 
     def compose_sections(
         self,
@@ -334,7 +337,12 @@ def compose_digest(
     weekly = all(s.cadence == Cadence.weekly for s in subscriptions)
     period = period_for(anchor, Cadence.weekly if weekly else Cadence.daily)
     composer = Composer(engine, period, themes, embedder)
-    return composer.compose(subscriber.email, subscriptions, quiet_days=subscriber.quiet_days)
+    return composer.compose(
+        subscriber.email,
+        subscriptions,
+        quiet_days=subscriber.quiet_days,
+        link_id=subscriber.link_id,
+    )
 
 
 def compose_theme_days(

@@ -13,6 +13,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from digest.tokens import new_link
+
 __all__ = [
     "Cadence",
     "Delivery",
@@ -132,6 +134,13 @@ class Subscriber(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, max_length=320, description="normalised address")
+    link_id: str = Field(
+        default_factory=new_link,
+        unique=True,
+        index=True,
+        max_length=32,
+        description="random handle in personal links (never the address); renewing it revokes them",
+    )
     name: str = Field(default="", max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
     status: SubscriberStatus = Field(default=SubscriberStatus.unconfirmed, max_length=16)

@@ -279,7 +279,11 @@ def _prepare(
     for person, subscriptions in batch:
         assert person.id is not None
         digest = composer.compose(
-            person.email, subscriptions, already[person.id], quiet_days=person.quiet_days
+            person.email,
+            subscriptions,
+            already[person.id],
+            quiet_days=person.quiet_days,
+            link_id=person.link_id,
         )
         clock = summary.timed("compose", clock)
         if not digest.is_empty:
@@ -491,6 +495,10 @@ class _Workers:
             raise exc from None
 
 
+_LOOK_AGAIN = 2.0
+"""Seconds between looks at rows another run holds."""
+
+
 def _take_over(
     engine: Engine,
     workers: _Workers,
@@ -511,8 +519,10 @@ def _take_over(
         held, first_lease_end = ledger.held_by_others(engine, cadence, period.start, period.end)
         pause = min(options.backoff, 1.0)
         if held and first_lease_end is not None:
+            # Until the other run's lease ends, but looking every few seconds: a run that
+            # finishes early frees its rows long before its lease would have run out.
             end = first_lease_end if first_lease_end.tzinfo else first_lease_end.replace(tzinfo=UTC)
-            pause = min(max((end - datetime.now(UTC)).total_seconds(), 0.05), options.lease)
+            pause = min(max((end - datetime.now(UTC)).total_seconds(), 0.05), _LOOK_AGAIN)
         log.info("%d issue(s) held by another run; looking again in %.1f s", len(waiting), pause)
         time.sleep(pause)
         waiting = workers.deliver(waiting)

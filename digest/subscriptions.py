@@ -23,6 +23,7 @@ from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription, u
 from digest.scoring import Profile
 from digest.store import session_scope
 from digest.themes import Theme
+from digest.tokens import new_link
 
 __all__ = [
     "SubscriberView",
@@ -277,6 +278,18 @@ def unsubscribe(engine: Engine, email: str, theme_id: str | None = None) -> None
             raise SubscriptionError(f"{address}: not subscribed to theme {theme_id!r}")
         match[0].active = False
         session.add(match[0])
+
+
+def revoke_links(engine: Engine, email: str) -> None:
+    """Give the address a new link id: every personal link it was ever sent stops working
+    (a forwarded digest, a leaked preferences link); its next digest carries new ones."""
+    address = request_from({"email": email}, "revoke-links").email
+    with session_scope(engine, "revoking personal links") as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        if subscriber is None:
+            raise SubscriptionError(f"{address}: no such subscriber")
+        subscriber.link_id, subscriber.updated_at = new_link(), utcnow()
+        session.add(subscriber)
 
 
 def list_subscribers(engine: Engine) -> list[SubscriberView]:

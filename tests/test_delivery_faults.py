@@ -5,6 +5,9 @@ one message, and a server that keeps a message and then never answers (reset or 
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,16 @@ from digest.models import DeliveryStatus
 from digest.render import RenderedEmail
 from digest.subscriptions import request_from, subscribe
 from tests.smtp_sink import Sink
-from tests.test_delivery import THEMES, people, rows, send, sink, store, subscriber  # noqa: F401
+from tests.test_delivery import (  # noqa: F401
+    FAST,
+    THEMES,
+    people,
+    rows,
+    send,
+    sink,
+    store,
+    subscriber,
+)
 
 NON_ASCII = "josé@exämple.org"
 
@@ -38,13 +50,13 @@ def test_a_non_ascii_address_fails_alone_where_the_server_has_no_smtputf8(
     store: Engine,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    with Sink(smtputf8=False) as sink:
+    with Sink(smtputf8=False) as server:
         first = people(store, 1, prefix="a")  # subscribed before: sent first
         join(store, NON_ASCII)
         after = people(store, 30, prefix="z")
-        summary = send(store, sink.url, tmp_path)
-        rerun = send(store, sink.url, tmp_path)
-    assert sorted(sink.handler.recipients()) == sorted(first + after)  # everyone else, once
+        summary = send(store, server.url, tmp_path)
+        rerun = send(store, server.url, tmp_path)
+    assert sorted(server.handler.recipients()) == sorted(first + after)  # everyone else, once
     assert (summary.sent, summary.failed, summary.suppressed) == (31, 1, 0)
     [failure] = summary.failures
     assert NON_ASCII in failure and "SMTPUTF8" in failure
@@ -60,16 +72,16 @@ def test_a_non_ascii_address_is_delivered_with_smtputf8_and_an_idna_domain(
 ) -> None:
     for address in (NON_ASCII, "ada@exämple.org"):
         join(store, address)
-    with Sink(smtputf8=True) as sink:
-        summary = send(store, sink.url, tmp_path)
+    with Sink(smtputf8=True) as server:
+        summary = send(store, server.url, tmp_path)
     assert (summary.sent, summary.failed) == (2, 0)
-    received = dict(sink.handler.recipients())
+    received = dict(server.handler.recipients())
     assert received == {"josé@xn--exmple-cua.org": 1, "ada@xn--exmple-cua.org": 1}
-    recipients = [r for r, _ in sink.handler.messages]
-    options = dict(zip(recipients, sink.handler.mail_options, strict=True))
+    recipients = [r for r, _ in server.handler.messages]
+    options = dict(zip(recipients, server.handler.mail_options, strict=True))
     assert "SMTPUTF8" in options["josé@xn--exmple-cua.org"]
     assert "SMTPUTF8" not in options["ada@xn--exmple-cua.org"]  # IDNA alone needs no extension
-    to = {str(m["To"]) for m in sink.handler.parsed()}
+    to = {str(m["To"]) for m in server.handler.parsed()}
     assert to == {NON_ASCII, "ada@xn--exmple-cua.org"}  # raw UTF-8 header only with SMTPUTF8
 
 
@@ -139,3 +151,34 @@ def test_the_operator_can_deliberately_resend_unconfirmed_messages(
     assert (resent.sent, resent.earlier) == (1, 5)
     assert sink.handler.recipients() == dict.fromkeys(emails, 1)
     assert ledger.unconfirmed(store) == []
+
+
+def test_a_run_waiting_on_another_finishes_soon_after_it_not_a_lease_later(
+    store: Engine,  # noqa: F811
+    sink: Sink,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The second run finds the first run's rows held; once the first is done, the second
+    must see so and end, not idle out the rest of a 120 s lease."""
+    emails = people(store, 8)
+    sink.handler.slow_seconds = 3.0
+    sink.handler.faults[emails[0]] = ["slow"]
+    options = replace(FAST, lease=120.0, workers=1, claim_batch=50)
+    ended: dict[str, float] = {}
+
+    def first() -> None:
+        send(store, sink.url, tmp_path, options=options)
+        ended["first"] = time.monotonic()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not any(r.status == DeliveryStatus.sending for r in rows(store)):
+        assert time.monotonic() < deadline, "the first run never claimed its rows"
+        time.sleep(0.05)
+    second = send(store, sink.url, tmp_path, options=options)
+    ended["second"] = time.monotonic()
+    thread.join()
+    assert (second.sent, second.failed) == (0, 0) and second.earlier == 8
+    assert sink.handler.recipients() == dict.fromkeys(emails, 1)
+    assert ended["second"] - ended["first"] < options.lease / 4  # seconds, not a lease
