@@ -44,6 +44,8 @@ from digest.scoring import (  # noqa: E402
 )
 
 CACHE = Path(__file__).resolve().parent / "out"
+MODEL_TAG = "minilm-int8"
+"""Names the model in cached vectors' file names: vectors of another model are not reused."""
 
 
 def load(data: Path):
@@ -60,7 +62,7 @@ def load(data: Path):
 def embed(embedder, texts: list[str], name: str) -> np.ndarray:
     CACHE.mkdir(exist_ok=True)
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
-    path = CACHE / f"{name}-{digest}.npy"
+    path = CACHE / f"{name}-{MODEL_TAG}-{digest}.npy"
     if path.exists():
         return np.load(path)
     started = time.perf_counter()

@@ -9,13 +9,15 @@ per ``resend_after``, whatever the form is sent.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from digest.errors import StoreError, SubscriptionError
@@ -42,14 +44,18 @@ __all__ = [
     "account",
     "confirm",
     "delete_account",
+    "email_for_link",
     "export_account",
     "leave",
+    "link_for",
     "paper_title",
     "record_feedback",
     "sign_up",
     "sign_up_failed",
     "update_preferences",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_VOTES = 200
 """Liked / disliked papers kept per subscription (the newest); older votes age out."""
@@ -142,7 +148,9 @@ def sign_up_failed(engine: Engine, email: str, at: datetime) -> None:
     """The sign-up email could not be sent: let the next attempt send it at once."""
     with session_scope(engine) as session:
         found = _by_email(session, email)
-        if found is not None and found.confirm_sent_at == at:
+        if found is None or found.confirm_sent_at is None:
+            return
+        if _aware(found.confirm_sent_at) == _aware(at):  # SQLite gives it back naive
             found.confirm_sent_at = None
             session.add(found)
 
@@ -324,16 +332,47 @@ def export_account(engine: Engine, email: str) -> dict[str, Any] | None:
     }
 
 
-def delete_account(engine: Engine, email: str) -> bool:
-    """Erase the subscriber and everything tied to them; False if there was nothing."""
+def delete_account(
+    engine: Engine,
+    email: str,
+    erase_issues: Callable[[list[str]], object] = lambda _: None,
+) -> bool:
+    """Erase the subscriber and everything tied to them; False if there was nothing.
+
+    ``erase_issues`` gets the ids of their issues (from the ledger) before the ledger rows that
+    name them go, to delete what was written outside the store (the archive's "view in
+    browser" pages); if it raises, nothing is deleted from the store. On SQLite the deleted
+    rows are overwritten (``secure_delete``) and the write-ahead log, which still holds their
+    old pages, is then copied back and emptied."""
     with session_scope(engine) as session:
         found = _by_email(session, email)
         if found is None:
             return False
+        issues = session.exec(
+            select(Delivery.issue_id).where(Delivery.subscriber_id == found.id)
+        ).all()
+        erase_issues(list(issues))
         for table in (Delivery, Feedback, Subscription):
             session.exec(delete(table).where(col(table.subscriber_id) == found.id))
         session.delete(found)
-        return True
+    _checkpoint(engine)
+    return True
+
+
+def _checkpoint(engine: Engine) -> None:
+    """SQLite: move the write-ahead log into the database file and truncate it, so deleted
+    rows leave the disk now rather than at some later checkpoint. Best effort: a reader that
+    holds an old snapshot keeps the log until the next checkpoint (logged)."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as connection:
+            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    except SQLAlchemyError as exc:
+        log.warning("checkpointing the database after a deletion failed: %s", exc)
+        return
+    if busy:
+        log.warning("the database was busy: deleted rows stay in its log until a checkpoint")
 
 
 def _pending(
@@ -373,6 +412,20 @@ def _votes(session: Session, subscriber: Subscriber) -> tuple[list[str], list[st
     liked = [v.paper_key for v in votes if v.vote == Vote.more][-MAX_VOTES:]
     disliked = [v.paper_key for v in votes if v.vote == Vote.less][-MAX_VOTES:]
     return liked, disliked
+
+
+def email_for_link(engine: Engine, link_id: str) -> str | None:
+    """The address whose personal links carry ``link_id`` (None once revoked or deleted)."""
+    with Session(engine) as session:
+        found = session.exec(select(Subscriber.email).where(Subscriber.link_id == link_id))
+        return found.first()
+
+
+def link_for(engine: Engine, email: str) -> str | None:
+    """The link id that ``email``'s personal links carry (None for an unknown address)."""
+    with Session(engine) as session:
+        found = session.exec(select(Subscriber.link_id).where(Subscriber.email == email))
+        return found.first()
 
 
 def _by_email(session: Session, email: str) -> Subscriber | None:

@@ -13,7 +13,7 @@ Every file is written to a temporary name and renamed, so a reader never sees ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -53,6 +53,21 @@ class Archive:
 
     def issue(self, issue_id: str) -> Path:
         return self.folder / f"{issue_id}.html"
+
+    def remove_issues(self, issue_ids: Iterable[str]) -> int:
+        """Delete subscribers' issue pages (each holds its subscriber's address and personal
+        links), as their account is deleted; returns how many there were. An id that is not
+        a plain file name is refused, so nothing outside the archive folder can go."""
+        removed = 0
+        for issue_id in issue_ids:
+            if not issue_id or issue_id.startswith(".") or Path(issue_id).name != issue_id:
+                raise ValueError(f"not an issue id: {issue_id!r}")
+            try:
+                self.issue(issue_id).unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+        return removed
 
     def theme_day(self, theme_id: str, day: date) -> Path:
         return self.folder / "themes" / theme_id / f"{day.isoformat()}.html"

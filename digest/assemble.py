@@ -1,10 +1,12 @@
 """Digest assembly, pure: which papers one subscriber gets for one period, in which section.
 
 A paper is a candidate only when it was first listed inside the period (so a backfill of old
-days never floods anyone) and was never sent to this subscriber. Each candidate goes to the
-section where it scores best among those it clears the threshold of and that still have room;
-so a paper appears once, in its best section, and a full section passes the rest on. A digest
-with nothing in it says why, so the sender can record it as skipped instead of sending it.
+days never floods anyone) and was never sent to this subscriber. A candidate may enter a
+section only when its relevance estimate (``digest.relevance``: absolute, whatever else the
+day holds) reaches the section's floor; each goes to the section where it ranks best among
+those it clears and that still have room, so a paper appears once, in its best section, and a
+thin day gives a short digest. A digest with nothing in it says why, so the sender can record
+it as skipped instead of sending it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from digest.periods import Period
 from digest.records import Organization
+from digest.relevance import estimate_matrix
 from digest.scoring import (
     Matrix,
     PaperIndex,
@@ -64,6 +67,7 @@ class DigestPaper(BaseModel):
     project_page: str | None = None
     first_listed_on: date
     score: float = 0.0
+    estimate: float = Field(0.0, description="how likely the subscriber wants it, 0 to 1")
     why: str = ""
 
     @property
@@ -80,13 +84,15 @@ class SectionSpec(BaseModel):
     theme_id: str | None
     profile: Profile
     max_items: int = Field(10, ge=1)
-    threshold: float = 0.0
+    floor: float = Field(0.0, ge=0.0, le=1.0, description="the estimate a paper must reach")
+    strictness: str = Field("", description="the floor's name, for the digest's footer")
 
 
 class Section(BaseModel):
     title: str
     theme_id: str | None
     papers: list[DigestPaper]
+    strictness: str = ""
 
 
 class Digest(BaseModel):
@@ -140,14 +146,19 @@ def build_digest(
     index = PaperIndex(
         [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
     )
-    scores = score_matrix(index, [s.profile for s in specs], vectors)
+    profiles = [s.profile for s in specs]
+    scores = score_matrix(index, profiles, vectors)
+    estimates = estimate_matrix(index, profiles, vectors)
     return assemble_digest(
         email,
         period,
         specs,
         pool,
         scores,
-        lambda row, i: explain(specs[row].profile, index, i),
+        lambda row, i: explain(
+            specs[row].profile, index, i, vectors.parts_of(row) if vectors else None
+        ),
+        estimates=estimates,
         quiet_day=quiet_day,
     )
 
@@ -171,18 +182,28 @@ def assemble_digest(
     scores: Matrix,
     why: Callable[[int, int], str],
     *,
+    estimates: Matrix | None = None,
     quiet_day: bool = False,
 ) -> Digest:
-    """Place the scored candidates ``pool`` (``scores``: one row per spec, one column per
-    paper) into sections; ``why(row, column)`` says why a placed paper matched its section."""
-    placed = _place(scores, specs)
+    """Place the scored candidates ``pool`` (``scores``, the ranking, and ``estimates``, the
+    relevance estimates: one row per spec, one column per paper) into sections; ``why(row,
+    column)`` says why a placed paper matched its section. Without ``estimates`` every paper
+    that scores may enter (no floor)."""
+    if estimates is None:
+        estimates = np.ones_like(scores)
+    placed = _place(scores, estimates, specs)
     sections = [
         Section(
             title=spec.title,
             theme_id=spec.theme_id,
+            strictness=spec.strictness,
             papers=[
                 pool[i].model_copy(
-                    update={"score": round(float(scores[row, i]), 4), "why": why(row, i)}
+                    update={
+                        "score": round(float(scores[row, i]), 4),
+                        "estimate": round(float(estimates[row, i]), 4),
+                        "why": why(row, i),
+                    }
                 )
                 for i in placed[row]
             ],
@@ -198,7 +219,7 @@ def assemble_digest(
             candidates=len(pool),
             quiet=True,
         )
-    reason = None if sections else "no new paper scored above the thresholds"
+    reason = None if sections else "no new paper reached your relevance floor"
     return Digest(
         email=email, period=period, sections=sections, candidates=len(pool), skip_reason=reason
     )
@@ -216,10 +237,11 @@ def _quiet_section(pool: Sequence[DigestPaper]) -> Section:
     )
 
 
-def _place(scores: Matrix, specs: Sequence[SectionSpec]) -> list[list[int]]:
-    """Greedy by score: each paper to its best section that it clears and that has room."""
-    thresholds = np.array([s.threshold for s in specs], dtype=np.float32)[:, None]
-    rows, cols = np.nonzero(np.isfinite(scores) & (scores >= thresholds))
+def _place(scores: Matrix, estimates: Matrix, specs: Sequence[SectionSpec]) -> list[list[int]]:
+    """Greedy by score: each paper to its best section whose floor it clears and that has
+    room."""
+    floors = np.array([s.floor for s in specs], dtype=np.float32)[:, None]
+    rows, cols = np.nonzero(np.isfinite(scores) & (estimates >= floors))
     order = np.argsort(-scores[rows, cols], kind="stable")
     placed: list[list[int]] = [[] for _ in specs]
     used: set[int] = set()

@@ -22,8 +22,9 @@ from digest.errors import ConfigError, DigestError
 from digest.keys import KEY_FILE, rotate_keys
 from digest.models import Cadence, Paper
 from digest.periods import parse_date
+from digest.relevance import DEFAULT_STRICTNESS, Strictness, estimate_matrix, floor_of
 from digest.render import Renderer
-from digest.scoring import PaperIndex, PaperText, Profile
+from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors
 from digest.scoring import rank as score_rank
 from digest.settings import Settings, load_settings
 from digest.sources import get_source
@@ -129,8 +130,12 @@ def rank(
     require: Annotated[list[str] | None, typer.Option(help="Must occur (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Must not occur (repeatable).")] = None,
     source: Annotated[str, typer.Option(help="Candidates: seeds (bundled) or store.")] = "seeds",
+    strictness: Annotated[
+        Strictness, typer.Option(help="The floor that --json's 'sent' is judged at.")
+    ] = DEFAULT_STRICTNESS,
     as_json: Annotated[
-        bool, typer.Option("--json", help="[{title, id, score, why}], best first.")
+        bool,
+        typer.Option("--json", help="[{title, id, score, estimate, sent, why}], best first."),
     ] = False,
 ) -> None:
     """Rank candidate papers for a theme or an interest, with the reason for each.
@@ -145,15 +150,31 @@ def rank(
         if embedder is not None:
             index.embeddings = embedder.encode([p.text for p in papers])
         ranked = score_rank(profile, index, embedder)
+        vectors = profile_vectors([profile], embedder, index) if embedder else None
+        estimates = estimate_matrix(index, [profile], vectors)[0]
+        floor = floor_of(strictness)
     if not any(w in index.vocab for w in index.query_terms(profile.query)):
         typer.echo("note: none of the profile's words occur in the candidates", err=True)
+    estimate = {p.key: round(float(e), 4) for p, e in zip(index.papers, estimates, strict=True)}
     if as_json:
-        rows = [{"title": r.title, "id": r.key, "score": r.score, "why": r.why} for r in ranked]
+        rows = [
+            {
+                "title": r.title,
+                "id": r.key,
+                "score": r.score,
+                "estimate": estimate[r.key],
+                "sent": estimate[r.key] >= floor,
+                "why": r.why,
+            }
+            for r in ranked
+        ]
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
     for row in ranked:
-        typer.echo(f"{row.score:8.3f}  {row.title}")
-        typer.echo(f"{'':10}{row.why}")
+        mark = "*" if estimate[row.key] >= floor else " "
+        typer.echo(f"{row.score:8.3f} {estimate[row.key]:4.2f}{mark} {row.title}")
+        typer.echo(f"{'':15}{row.why}")
+    typer.echo(f"* clears the {strictness.value} floor ({floor:.2f}): what a digest would send")
 
 
 def _profile(
@@ -196,6 +217,10 @@ def subscribe(
     name: Annotated[str, typer.Option(help="How to greet them.")] = "",
     timezone: Annotated[str, typer.Option(help="IANA zone for delivery time.")] = "UTC",
     max_items: Annotated[int, typer.Option(help="Papers per section at most.")] = 10,
+    strictness: Annotated[
+        Strictness,
+        typer.Option(help="How sure a paper must be to be sent: strict, balanced or broad."),
+    ] = DEFAULT_STRICTNESS,
     quiet_days: Annotated[
         bool | None,
         typer.Option(help="On days with no match, send the most upvoted papers instead."),
@@ -224,6 +249,7 @@ def subscribe(
             "authors": author or [],
             "cadence": cadence,
             "max_items": max_items,
+            "strictness": strictness,
             "quiet_days": quiet_days,
             "channel": channel,
         }

@@ -18,6 +18,7 @@ from digest.errors import SubscriptionError
 from digest.models import Cadence, Paper, Sighting, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.records import Organization
+from digest.relevance import DEFAULT_STRICTNESS, estimate_matrix, floor_of
 from digest.scoring import (
     Matrix,
     PaperIndex,
@@ -152,8 +153,9 @@ class Composer:
             return no_new_papers(email, self.period)
         scored = self._score([spec.profile for spec in specs])
         scores = np.stack([entry.row for entry in scored])
+        estimates = np.stack([entry.estimates for entry in scored])
         if len(wanted) < len(papers):
-            scores = scores[:, wanted]
+            scores, estimates = scores[:, wanted], estimates[:, wanted]
         return assemble_digest(
             email,
             self.period,
@@ -161,6 +163,7 @@ class Composer:
             [papers[i] for i in wanted],
             scores,
             lambda row, column: scored[row].why(wanted[column]),
+            estimates=estimates,
             quiet_day=quiet_days,
         )
 
@@ -176,7 +179,8 @@ class Composer:
                 theme_id=s.theme_id,
                 profile=profile_of(s, self.themes, titles),
                 max_items=s.max_items,
-                threshold=s.threshold,
+                floor=floor_of(s.strictness),
+                strictness=s.strictness,
             )
         return spec
 
@@ -198,8 +202,12 @@ class Composer:
             else:
                 index = self._lexical
             matrix = score_matrix(index, missing, vectors)
-            for profile, row in zip(missing, matrix, strict=True):
-                self._scored[profile] = _Scored(profile, index, row)
+            estimates = estimate_matrix(index, missing, vectors)
+            for row, profile in enumerate(missing):
+                phrases = vectors.parts_of(row) if vectors else None
+                self._scored[profile] = _Scored(
+                    profile, index, matrix[row], estimates[row], phrases
+                )
         return [self._scored[p] for p in profiles]
 
     def _feedback_titles(self, subscriptions: Sequence[Subscription]) -> dict[str, str]:
@@ -247,7 +255,7 @@ _CONTENT = (
     "liked",
     "disliked",
     "max_items",
-    "threshold",
+    "strictness",
 )
 """The columns that make a subscription's section: ``Composer._spec`` keys on them, and
 ``embed_ahead`` reads only them."""
@@ -262,18 +270,28 @@ MAX_SCORED = 20_000
 
 
 class _Scored:
-    """One profile's scores over the period's papers, and the reasons of those it places."""
+    """One profile's scores and relevance estimates over the period's papers, and the reasons
+    of those it places."""
 
-    __slots__ = ("_index", "_profile", "_why", "row")
+    __slots__ = ("_index", "_phrases", "_profile", "_why", "estimates", "row")
 
-    def __init__(self, profile: Profile, index: PaperIndex, row: Matrix) -> None:
-        self._profile, self._index, self.row = profile, index, row
+    def __init__(
+        self,
+        profile: Profile,
+        index: PaperIndex,
+        row: Matrix,
+        estimates: Matrix,
+        phrases: tuple[tuple[str, ...], Matrix] | None,
+    ) -> None:
+        self._profile, self._index, self.row, self.estimates = profile, index, row, estimates
+        self._phrases = phrases
         self._why: dict[int, str] = {}
 
     def why(self, position: int) -> str:
         reason = self._why.get(position)
         if reason is None:
-            reason = self._why[position] = explain(self._profile, self._index, position)
+            reason = explain(self._profile, self._index, position, self._phrases)
+            self._why[position] = reason
         return reason
 
 
@@ -355,7 +373,13 @@ def compose_theme_days(
     themes): what the public archive pages and Atom feeds show. Days without picks are left
     out."""
     specs = [
-        SectionSpec(title=t.name, theme_id=t.id, profile=t.profile(), max_items=THEME_PICKS)
+        SectionSpec(
+            title=t.name,
+            theme_id=t.id,
+            profile=t.profile(),
+            max_items=THEME_PICKS,
+            floor=floor_of(DEFAULT_STRICTNESS),
+        )
         for t in themes.values()
     ]
     picks: dict[str, list[Digest]] = {theme_id: [] for theme_id in themes}

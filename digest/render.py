@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -67,7 +67,11 @@ class RenderedEmail(BaseModel):
         message.add_alternative(self.html, subtype="html")
         return message
 
-    def as_bytes(self) -> bytes:
+    def addressed(self, to: str) -> RenderedEmail:
+        """The same message to ``to`` (an address's ASCII form, its domain in IDNA)."""
+        return self.model_copy(update={"to": to, "headers": {**self.headers, "To": to}})
+
+    def as_bytes(self, utf8: bool = False) -> bytes:
         """The message as sent: multipart/alternative, CRLF line ends, base64 parts.
 
         Built directly (about 20 times faster than ``email``'s generator, which would cost more
@@ -75,6 +79,8 @@ class RenderedEmail(BaseModel):
         library, which a test holds this to, and is used when a header is not plain ASCII.
         Headers are never folded below RFC 5322's 998 characters: folding at 78 would turn
         the long ``List-Unsubscribe`` URLs into encoded words, unreadable as links."""
+        if utf8:  # an internationalised address, for a server that takes SMTPUTF8
+            return self.message().as_bytes(policy=WIRE.clone(utf8=True))
         if not all(v.isascii() for v in self.headers.values()):
             return self.message().as_bytes(policy=WIRE)
         boundary = f"=_pd_{uuid.uuid4().hex}"  # "_" never occurs in base64
@@ -132,11 +138,11 @@ class Links:
         public_url: str,
         hf_url: str,
         tokens: Tokens | None,
-        email: str | None,
+        link_id: str | None,
         issue: str | None,
     ) -> None:
         self._public, self._hf = public_url.rstrip("/"), hf_url.rstrip("/")
-        self._tokens, self._email = tokens, email
+        self._tokens, self._link = tokens, link_id
         self.home = self._public + "/"
         self.view_in_browser = f"{self._public}/archive/{issue}.html"
 
@@ -145,9 +151,11 @@ class Links:
         return self._tokens is not None
 
     def token(self, purpose: Purpose) -> str:
-        if self._tokens is None or self._email is None:
-            raise ValueError("a public page has no personal links")
-        return self._tokens.make(self._email, purpose)
+        if self._tokens is None or self._link is None:
+            raise ValueError(
+                "a public page, or a digest without a subscriber, has no personal links"
+            )
+        return self._tokens.make(self._link, purpose)
 
     @cached_property
     def unsubscribe_token(self) -> str:
@@ -237,7 +245,7 @@ class Renderer:
             public_url=settings.public_url,
             hf_url=settings.hf_base_url,
             sender=settings.sender,
-            secret_key=settings.secret_key.get_secret_value(),
+            secret_key=settings.key_ring().keys,
         )
 
     def __init__(
@@ -246,7 +254,7 @@ class Renderer:
         public_url: str,
         hf_url: str,
         sender: str,
-        secret_key: str,
+        secret_key: str | Sequence[str],
         templates: Path = TEMPLATES,
         max_bytes: int = 95_000,
     ) -> None:
@@ -263,10 +271,13 @@ class Renderer:
             keep_trailing_newline=False,
         )
         env.globals.update(byline=byline, summary=summary, stats=stats, plural=plural)
+        env.filters["web_url"] = web_url
         self._public = public = Links(public_url, hf_url, None, None, None)
         self._card_html = _Cards(env.get_template("_macros.html.j2").module.card, public)  # type: ignore[attr-defined]
         self._card_text = _Cards(env.get_template("_macros.txt.j2").module.card, public)  # type: ignore[attr-defined]
-        self._issue_key = hashlib.sha256(b"issue-id:" + secret_key.encode()).digest()
+        # Issues are named with the oldest key: rotating keys never renames an issue.
+        identity = secret_key if isinstance(secret_key, str) else secret_key[-1]
+        self._issue_key = hashlib.sha256(b"issue-id:" + identity.encode()).digest()
         self._html = env.get_template("digest.html.j2")
         self._text = env.get_template("digest.txt.j2")
         self._subject = env.get_template("subject.txt.j2")
@@ -294,7 +305,7 @@ class Renderer:
                 f"{digest.email}: an empty digest is not rendered ({digest.skip_reason})"
             )
         issue = self.issue_id(digest)
-        links = Links(self._public_url, self._hf_url, self._tokens, digest.email, issue)
+        links = Links(self._public_url, self._hf_url, self._tokens, digest.link_id, issue)
         context = self._context(digest, links, web=False)
         subject = one_line(self._subject.render(context), limit=160)
         context["subject"] = subject
@@ -340,7 +351,7 @@ class Renderer:
     def web_page(self, digest: Digest) -> str:
         """The subscriber's issue as its "view in browser" page: every paper, never clipped."""
         issue = self.issue_id(digest)
-        links = Links(self._public_url, self._hf_url, self._tokens, digest.email, issue)
+        links = Links(self._public_url, self._hf_url, self._tokens, digest.link_id, issue)
         context = self._context(digest, links, web=True)
         context["subject"] = one_line(self._subject.render(context), limit=160)
         return self._html.render(context)
@@ -415,6 +426,7 @@ class Renderer:
             "vote_base": Markup(escape(base)),
             "period_text": period_text(digest),
             "topics": ", ".join(s.title for s in digest.sections if s.theme_id != QUIET),
+            "floors": " / ".join(sorted({s.strictness for s in digest.sections if s.strictness})),
             "lead_title": lead,
             "preheader": f"{lead} and {count - 1} more" if papers else "",
         }
@@ -503,6 +515,17 @@ def summary(paper: DigestPaper) -> str:
         return paper.ai_summary
     match = _SENTENCE.match(paper.abstract)
     return match[1] if match else one_line(paper.abstract, limit=300)
+
+
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#\\]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+def web_url(url: str | None) -> str | None:
+    """``url`` when it is a plain http(s) address, else None. Code and project links come
+    from source data: a ``javascript:`` or ``data:`` one must never become a link, and one
+    with a line break must never add a line to the text part. Every template shows such a
+    link only through this filter."""
+    return url if url is not None and _WEB_URL.fullmatch(url) else None
 
 
 def stats(paper: DigestPaper) -> str:

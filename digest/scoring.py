@@ -46,10 +46,12 @@ __all__ = [
     "ScoredPaper",
     "Weights",
     "explain",
+    "phrases_of",
     "profile_texts",
     "profile_vectors",
     "rank",
     "score_matrix",
+    "vote_model",
 ]
 
 Matrix = NDArray[np.float32]
@@ -184,10 +186,16 @@ class ProfileVectors:
     query: Matrix
     liked: tuple[Matrix, ...] = ()
     disliked: tuple[Matrix, ...] = ()
+    phrases: tuple[tuple[tuple[str, ...], Matrix], ...] = ()
+    """Per profile, its own short phrases (name, keywords, clauses of its text) and their
+    vectors: a reason for a paper found by meaning names the closest one."""
 
     def examples(self, row: int, liked: bool) -> Matrix | None:
         found = self.liked if liked else self.disliked
         return found[row] if row < len(found) and len(found[row]) else None
+
+    def parts_of(self, row: int) -> tuple[tuple[str, ...], Matrix] | None:
+        return self.phrases[row] if row < len(self.phrases) and self.phrases[row][0] else None
 
 
 class ScoredPaper(BaseModel):
@@ -324,7 +332,12 @@ def score_matrix(
         total += weights.semantic * _zscore(semantic.query @ index.embeddings.T)
     total += weights.popularity * index.popularity[None, :]
     for row, profile in enumerate(profiles):
+        learned = _learned(semantic, row, index)
+        if learned is not None:  # enough votes: the subscriber's own model replaces Rocchio
+            total[row] += weights.liked * learned
         for liked, weight in ((True, weights.liked), (False, weights.disliked)):
+            if learned is not None:
+                break
             likeness = (
                 _likeness(semantic.examples(row, liked), index)
                 if semantic is not None
@@ -339,9 +352,51 @@ def score_matrix(
     return total
 
 
+MIN_VOTES = 8
+"""Votes (at least two of each kind) before a subscriber's own model replaces Rocchio."""
+
+
+def vote_model(liked: Matrix | None, disliked: Matrix | None) -> tuple[Matrix, float] | None:
+    """Weights and bias of an L2-regularised logistic regression on the voted papers'
+    embeddings (liked = 1), by Newton's method in the dual-sized problem; None with too few
+    votes. Few samples in 384 dimensions: the regularisation keeps it near Rocchio's
+    direction while it learns which of the liked papers' traits matter."""
+    if liked is None or disliked is None or len(liked) < 2 or len(disliked) < 2:
+        return None
+    if len(liked) + len(disliked) < MIN_VOTES:
+        return None
+    x = np.concatenate([liked, disliked]).astype(np.float64)
+    y = np.concatenate([np.ones(len(liked)), np.zeros(len(disliked))])
+    x = np.hstack([x, np.ones((len(x), 1))])
+    weights = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], _VOTE_L2)
+    penalty[-1] = 1e-6  # the bias is not shrunk
+    for _ in range(25):
+        p = 1.0 / (1.0 + np.exp(-(x @ weights)))
+        gradient = x.T @ (p - y) + penalty * weights
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        weights -= np.linalg.solve(hessian, gradient)
+    return weights[:-1].astype(np.float32), float(weights[-1])
+
+
+_VOTE_L2 = 1.0
+
+
 def profile_texts(profiles: Sequence[Profile]) -> list[str]:
     """Every text ``profile_vectors`` embeds for these profiles: to embed them in one call."""
-    return [t for p in profiles for t in (p.query, *p.liked_texts, *p.disliked_texts) if t]
+    return [
+        t
+        for p in profiles
+        for t in (p.query, *p.liked_texts, *p.disliked_texts, *phrases_of(p))
+        if t
+    ]
+
+
+def phrases_of(profile: Profile) -> tuple[str, ...]:
+    """The profile's own short phrases: its name, its keywords, the clauses of its text."""
+    clauses = [c.strip() for c in re.split(r"[.;:,()]| and ", profile.text) if c.strip()]
+    found = [profile.name, *profile.keywords, *[" ".join(c.split()[:8]) for c in clauses]]
+    return tuple(dict.fromkeys(p.strip() for p in found if p.strip()))[:16]
 
 
 def profile_vectors(
@@ -359,15 +414,22 @@ def profile_vectors(
         query[worded] = found
     if index.embeddings is None:
         return ProfileVectors(query)
+    phrases = tuple(phrases_of(p) for p in profiles)
+    wanted = list(dict.fromkeys(t for ps in phrases for t in ps))
+    vectors = dict(zip(wanted, embedder.encode(wanted), strict=True)) if wanted else {}
+    parts = tuple(
+        (ps, np.stack([vectors[t] for t in ps]) if ps else np.zeros((0, width), np.float32))
+        for ps in phrases
+    )
     examples: dict[bool, list[Matrix]] = {True: [], False: []}
     for profile in profiles:
         for liked in (True, False):
             rows, texts = _examples(profile, index, liked)
-            parts = [index.embeddings[rows]]
+            stacked = [index.embeddings[rows]]
             if texts:
-                parts.append(embedder.encode(list(texts)).astype(np.float32))
-            examples[liked].append(np.concatenate(parts, axis=0))
-    return ProfileVectors(query, tuple(examples[True]), tuple(examples[False]))
+                stacked.append(embedder.encode(list(texts)).astype(np.float32))
+            examples[liked].append(np.concatenate(stacked, axis=0))
+    return ProfileVectors(query, tuple(examples[True]), tuple(examples[False]), parts)
 
 
 def rank(
@@ -379,6 +441,7 @@ def rank(
     """Every candidate that passes the filters, best first, each with a short explanation."""
     vectors = profile_vectors([profile], embedder, index) if embedder else None
     scores = score_matrix(index, [profile], vectors, weights)[0]
+    phrases = vectors.parts_of(0) if vectors else None
     order = sorted(
         (i for i in range(len(index)) if np.isfinite(scores[i])),
         key=lambda i: (-scores[i], index.papers[i].key),
@@ -388,14 +451,21 @@ def rank(
             key=index.papers[i].key,
             title=index.papers[i].title,
             score=round(float(scores[i]), 4),
-            why=explain(profile, index, i),
+            why=explain(profile, index, i, phrases),
         )
         for i in order
     ]
 
 
-def explain(profile: Profile, index: PaperIndex, position: int) -> str:
-    """Why a paper matched, in words: keywords it contains, followed authors, liked papers."""
+def explain(
+    profile: Profile,
+    index: PaperIndex,
+    position: int,
+    phrases: tuple[tuple[str, ...], Matrix] | None = None,
+) -> str:
+    """Why a paper matched, in words: only evidence the scorer used. Keywords it contains,
+    followed authors, a liked paper it resembles; else, for a paper found by meaning alone,
+    the closest of the subscriber's own ``phrases`` (never meaning without a model)."""
     reasons = []
     matched = [k for k in (*profile.keywords, *profile.require) if index.mentions(k)[position]]
     for words in (profile.name, profile.text):  # else its rarest words the paper has (stemmed)
@@ -408,7 +478,13 @@ def explain(profile: Profile, index: PaperIndex, position: int) -> str:
     liked = _most_like(profile, index, position)
     if liked:
         reasons.append(f'like "{liked}", which you liked')
-    return "; ".join(reasons) or "close in meaning to your interests"
+    if reasons:
+        return "; ".join(reasons)
+    if index.embeddings is not None and phrases is not None:
+        own, their_vectors = phrases
+        closest = own[int(np.argmax(their_vectors @ index.embeddings[position]))]
+        return f'close in meaning to "{closest}"'
+    return "shares words with your interests"
 
 
 def _most_like(profile: Profile, index: PaperIndex, position: int) -> str | None:
@@ -432,6 +508,17 @@ def _query_terms(query: str) -> tuple[str, ...]:
 
 def _width(index: PaperIndex) -> int:
     return index.embeddings.shape[1] if index.embeddings is not None else 0
+
+
+def _learned(vectors: ProfileVectors | None, row: int, index: PaperIndex) -> Matrix | None:
+    """The vote model's scores of the papers, z-scored, when the profile has one."""
+    if vectors is None or index.embeddings is None:
+        return None
+    model = vote_model(vectors.examples(row, True), vectors.examples(row, False))
+    if model is None:
+        return None
+    learned: Matrix = _zscore((index.embeddings @ model[0] + model[1])[None, :])[0]
+    return learned
 
 
 def _likeness(examples: Matrix | None, index: PaperIndex) -> Matrix | None:

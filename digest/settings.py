@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from digest.errors import ConfigError
+from digest.keys import KeyRing, load_keys
 
 __all__ = ["BUNDLED_SEEDS_DIR", "Settings", "load_settings"]
 
@@ -41,11 +42,16 @@ class Settings(BaseSettings):
     http_backoff: float = Field(1.0, ge=0, description="First backoff in seconds; doubles.")
     http_max_wait: float = Field(120.0, ge=0, description="Longest single wait (caps Retry-After).")
     http_concurrency: int = Field(4, ge=1, le=32, description="Parallel requests in a backfill.")
+    http_max_bytes: int = Field(
+        20_000_000, ge=1, description="Largest response body accepted, in bytes once un-gzipped."
+    )
     semantic: bool = Field(True, description="Use sentence embeddings in scoring when installed.")
     public_url: str = Field("http://localhost:8000", description="Where the web app is reached.")
     sender: str = Field("Papers Digest <digest@localhost>", description="From: of every email.")
-    secret_key: SecretStr = Field(
-        SecretStr("dev-only-change-me"), description="Signs links in emails (HMAC)."
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs links in emails (HMAC): one key or several, newest first; unset, "
+        "a random key made in DATA_DIR/secret.key on first use.",
     )
     delivery: SecretStr = Field(
         SecretStr("outbox"), description="outbox, smtp[s]://user:pass@host:port or apprise:URL."
@@ -56,7 +62,11 @@ class Settings(BaseSettings):
     send_hourly: int = Field(0, ge=0, description="Messages per hour at most (0: no limit).")
     send_attempts: int = Field(4, ge=1, le=20, description="Tries per message on 4xx/drops.")
     send_backoff: float = Field(5.0, ge=0, description="First retry wait in seconds; doubles.")
-    send_lease: float = Field(300.0, gt=0, description="Seconds a run holds a claimed message.")
+    send_lease: float = Field(
+        300.0,
+        ge=60,  # also the Prefect slot's lease_duration, which refuses less than 60 s
+        description="Seconds a run holds a claimed message (at least 60).",
+    )
     max_bounces: int = Field(3, ge=1, description="Hard bounces in a row before suppression.")
     alerts: SecretStr | None = Field(None, description="apprise URL for operator alerts.")
     alert_failure_rate: float = Field(
@@ -129,6 +139,11 @@ class Settings(BaseSettings):
     def archive_dir(self) -> Path:
         """The static web archive (issue pages, theme pages, feeds)."""
         return self.data_dir / "archive"
+
+    def key_ring(self) -> KeyRing:
+        """The secret keys: DIGEST_SECRET_KEY's, else the data folder's (made on first use)."""
+        configured = self.secret_key.get_secret_value() if self.secret_key else None
+        return load_keys(configured, self.data_dir)
 
     @property
     def db_url(self) -> str:

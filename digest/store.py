@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from alembic import command
 from alembic.config import Config
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, event, func
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, create_engine, select
 
@@ -92,7 +93,24 @@ def _create(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", functools.partial(_damaged, parsed.database or url))
     return engine
+
+
+_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _damaged(path: str, context: ExceptionContext) -> StoreError | None:
+    """A damaged SQLite file fails wherever it is first touched (opening, migrating, any read
+    by any module): name the file and the way out there, once, for every caller."""
+    error = context.original_exception
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(error, sqlite3.DatabaseError) or code is None or code & 0xFF not in _DAMAGED:
+        return None
+    return StoreError(
+        f"database {path} is damaged ({error}): restore it from a backup, "
+        "or move it aside to start an empty store"
+    )
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -101,6 +119,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; skips an fsync per commit
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left on disk
     cursor.close()
 
 
@@ -165,14 +184,17 @@ def _writer(engine: Engine) -> contextlib.AbstractContextManager[object]:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def save_page(engine: Engine, page: RawPage, records: list[PaperRecord]) -> UpsertCounts:
-    """Store one page's records, its HTTP validators and a log line, all or nothing.
+def save_page(
+    engine: Engine, page: RawPage, records: list[PaperRecord], note: str | None = None
+) -> UpsertCounts:
+    """Store one page's records, its HTTP validators and a log line, all or nothing; ``note``
+    (e.g. the invalid items the parser skipped) goes in the log line's ``error``.
 
     A unique-key race with a concurrent writer (PostgreSQL) rolls back and tries again.
     """
     for attempt in range(3):
         try:
-            return _save_page_once(engine, page, records)
+            return _save_page_once(engine, page, records, note)
         except StoreError as exc:
             if not isinstance(exc.__cause__, IntegrityError) or attempt == 2:
                 raise
@@ -180,13 +202,15 @@ def save_page(engine: Engine, page: RawPage, records: list[PaperRecord]) -> Upse
     raise AssertionError("unreachable")
 
 
-def _save_page_once(engine: Engine, page: RawPage, records: list[PaperRecord]) -> UpsertCounts:
+def _save_page_once(
+    engine: Engine, page: RawPage, records: list[PaperRecord], note: str | None
+) -> UpsertCounts:
     with session_scope(engine, "saving a page") as session:
         counts = upsert_papers(records, session=session)
         if page.etag or page.last_modified:
             _remember_validators(session, page)
         status = "not-modified" if page.not_modified else "stored"
-        session.add(_log_row(page, status, counts))
+        session.add(_log_row(page, status, counts, note))
     return counts
 
 
@@ -199,7 +223,7 @@ def log_failure(engine: Engine, source: str, listing: str, location: str, error:
         session.add(row)
 
 
-def _log_row(page: RawPage, status: str, counts: UpsertCounts) -> FetchLog:
+def _log_row(page: RawPage, status: str, counts: UpsertCounts, note: str | None) -> FetchLog:
     return FetchLog(
         at=utcnow(),
         source=page.source,
@@ -209,6 +233,7 @@ def _log_row(page: RawPage, status: str, counts: UpsertCounts) -> FetchLog:
         new=counts.new,
         updated=counts.updated,
         unchanged=counts.unchanged,
+        error=note,
     )
 
 

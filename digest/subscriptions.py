@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from digest.errors import SubscriptionError
 from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription, utcnow
+from digest.relevance import DEFAULT_STRICTNESS, Strictness
 from digest.scoring import Profile
 from digest.store import session_scope
 from digest.themes import Theme
@@ -56,7 +57,7 @@ class SubscriptionRequest(BaseModel):
     authors: tuple[str, ...] = ()
     cadence: Cadence = Cadence.daily
     max_items: int = Field(10, ge=1, le=100)
-    threshold: float = 0.0
+    strictness: Strictness = DEFAULT_STRICTNESS
     quiet_days: bool | None = Field(
         None, description="a short digest on days with no match; None leaves it as it was"
     )
@@ -210,10 +211,10 @@ def _add_theme(
         raise SubscriptionError(f"{subscriber.email}: already subscribed to theme {theme_id!r}")
     row = same or new_subscription(subscriber, request, theme_id=theme_id)
     row.active = True
-    row.cadence, row.max_items, row.threshold = (
+    row.cadence, row.max_items, row.strictness = (
         request.cadence,
         request.max_items,
-        request.threshold,
+        request.strictness.value,
     )
     session.add(row)
 
@@ -248,7 +249,7 @@ def new_subscription(
         disliked=[],
         cadence=request.cadence,
         max_items=request.max_items,
-        threshold=request.threshold,
+        strictness=request.strictness.value,
         created_at=utcnow(),
     )
 

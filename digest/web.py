@@ -4,20 +4,30 @@ and the static archive with its Atom feeds.
 
 Every personal page is reached through a signed, purpose-scoped token (``digest.tokens``); a bad
 token is a 404 that changes nothing. Pages that change something do so only on POST, behind a
-double-submit CSRF check, so link scanners that fetch every URL in an email change nothing. The
-one exception is the RFC 8058 one-click POST, which mail providers send without cookies: its
-body ``List-Unsubscribe=One-Click`` and the token are its credentials.
+double-submit CSRF check, so link scanners that fetch every URL in an email change nothing
+(confirming a sign-up included: its link opens a page with a button). The one exception is the
+RFC 8058 one-click POST, which mail providers send without cookies: its body
+``List-Unsubscribe=One-Click`` and the token are its credentials.
+
+Sign-up emails go out from a bounded queue on the app's own threads (``_MailQueue``), never
+inside a request: a slow or dead mail server holds no page. Every response, an unhandled
+error's 500 included, carries the security headers (``_SecurityHeaders``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
+import queue
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import date, timedelta
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Query, Request
@@ -29,13 +39,15 @@ from limits import parse as parse_rate
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 
 from digest import accounts
 from digest.accounts import ConfirmOutcome, Preferences, Vote
+from digest.archive import Archive
 from digest.compose import compose_theme_days, listing_days, newest_listing_day
 from digest.delivery import deliverer_for, describe
-from digest.errors import DeliveryError, DigestError, SubscriptionError, TokenError
+from digest.errors import DigestError, SubscriptionError, TokenError
 from digest.models import Cadence, SubscriberStatus
 from digest.render import TEMPLATES, Renderer
 from digest.settings import Settings
@@ -54,6 +66,15 @@ CSRF_COOKIE = "pd_csrf"
 SAMPLE_PAPERS = 3
 """Recent papers shown under each theme on the sign-up form, from the last ``SAMPLE_DAYS``."""
 SAMPLE_DAYS = 7
+MAIL_WORKERS = 4
+"""Threads that send sign-up emails, apart from the request threads: a slow mail server holds
+these, never a page."""
+MAIL_QUEUE = 1000
+"""Sign-up emails that may wait for a mail worker; past that a sign-up is asked to retry."""
+MAIL_GRACE = 10.0
+"""Seconds a stopping app gives the queued sign-up emails to go out."""
+HSTS = "max-age=31536000"
+"""Strict-Transport-Security, sent when the public URL is https (one year; this host only)."""
 
 _PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -109,6 +130,50 @@ async def _too_large(send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _SecurityHeaders:
+    """ASGI middleware, the outermost of the app's own: the security headers on every response,
+    whoever made it (a route, an error handler, the body limit, the archive's files), and for
+    an unhandled exception the site's own 500 page with them, before the exception goes on to
+    the server's log (Starlette's fallback answer would carry none)."""
+
+    def __init__(self, app: Any, *, hsts: bool, error_page: Callable[[], Response]) -> None:
+        self.app, self.hsts, self.error_page = app, hsts, error_page
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        archived = str(scope.get("path", "")).startswith("/archive")
+        extra = {
+            "Content-Security-Policy": _ARCHIVE_CSP if archived else _PAGE_CSP,
+            "Referrer-Policy": "no-referrer",  # tokens are in our URLs
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+        }
+        if not archived:
+            extra["Cache-Control"] = "no-store"
+        if self.hsts:
+            extra["Strict-Transport-Security"] = HSTS
+        started = False
+
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            if not started:
+                await self.error_page()(scope, receive, with_headers)
+            raise
+
+
 class _Pages:
     """The web pages' templates (``templates/web/``), autoescaped, sharing the emails' CSS."""
 
@@ -134,11 +199,18 @@ class _SignupMail:
     """Sends the one email an unconfirmed address may get (or, for a subscriber, a link to
     their preferences) through the configured channel, one connection per message."""
 
-    def __init__(self, settings: Settings, renderer: Renderer, tokens: Tokens) -> None:
+    def __init__(
+        self, settings: Settings, renderer: Renderer, tokens: Tokens, engine: Engine
+    ) -> None:
         self._settings, self._renderer, self._tokens = settings, renderer, tokens
+        self._engine = engine
 
     def send(self, email: str, kind: str) -> None:
         public = self._settings.public_url
+        link = accounts.link_for(self._engine, email)
+        if link is None:  # erased meanwhile: nothing to confirm or manage any more
+            log.info("a %s email was not sent: the address left before it could go", kind)
+            return
         if kind == "confirm":
             message = self._renderer.notice(
                 email,
@@ -146,7 +218,7 @@ class _SignupMail:
                 body="Someone, hopefully you, asked to get Papers Digest at this address. "
                 "Nothing will be sent until you confirm.",
                 action="Confirm my subscription",
-                url=f"{public}/confirm/{self._tokens.make(email, Purpose.confirm)}",
+                url=f"{public}/confirm/{self._tokens.make(link, Purpose.confirm)}",
                 footnote="If it was not you, ignore this email: you will not hear from us again.",
             )
         else:
@@ -157,7 +229,7 @@ class _SignupMail:
                 "Digest. Nothing changed. To change your themes or cadence, use your "
                 "preferences page.",
                 action="Manage my preferences",
-                url=f"{public}/preferences/{self._tokens.make(email, Purpose.preferences)}",
+                url=f"{public}/preferences/{self._tokens.make(link, Purpose.preferences)}",
                 footnote="If it was not you, ignore this email; your subscription is unchanged.",
             )
         channel = self._settings.delivery.get_secret_value()
@@ -170,46 +242,156 @@ class _SignupMail:
         log.info("sent a %s email through %s", kind, describe(channel))
 
 
+_Job = tuple[str, str, datetime]
+"""A queued sign-up email: the address, its kind (``confirm`` or ``manage``), and when the
+sign-up asked for it (``accounts.sign_up_failed`` needs it to undo the resend throttle)."""
+
+
+class _MailQueue:
+    """Sends the sign-up emails from a bounded queue on ``workers`` threads of its own, so a
+    slow or dead mail server holds those threads and never a request's. A failure to send is
+    logged and recorded (``accounts.sign_up_failed``: the address may sign up again at once).
+    The app's lifespan starts and stops it; the first email starts it where no lifespan runs."""
+
+    def __init__(self, mail: _SignupMail, engine: Engine, workers: int, size: int) -> None:
+        self._mail, self._engine, self._workers = mail, engine, max(1, workers)
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max(1, size))
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self._workers:
+                name = f"signup-mail-{len(self._threads)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def submit(self, email: str, kind: str, at: datetime) -> bool:
+        """Queue one email without waiting; False when the queue is full (nothing queued)."""
+        self.start()
+        try:
+            self._queue.put_nowait((email, kind, at))
+        except queue.Full:
+            return False
+        return True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every queued email was sent or given up on; False if ``timeout`` came
+        first."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def stop(self, grace: float = MAIL_GRACE) -> None:
+        """Give the workers up to ``grace`` seconds to send what is queued, then stop them;
+        what is still queued then is recorded as unsent (a daemon worker still waiting on the
+        mail server finishes its one email, or dies with the process)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        deadline = time.monotonic() + grace
+        for _ in threads:
+            try:
+                self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                break
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if job is not None:
+                    self._failed(job, "the app stopped before it went out")
+            finally:
+                self._queue.task_done()
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                self._send(job)
+            finally:
+                self._queue.task_done()
+
+    def _send(self, job: _Job) -> None:
+        email, kind, _ = job
+        try:
+            self._mail.send(email, kind)
+        except DigestError as exc:
+            self._failed(job, str(exc))
+        except Exception as exc:  # a worker outlives whatever one email does; the log says it
+            log.exception("sign-up email: unexpected error")
+            self._failed(job, f"{type(exc).__name__}: {exc}")
+
+    def _failed(self, job: _Job, reason: str) -> None:
+        email, kind, at = job
+        log.warning("sign-up email (%s) failed: %s", kind, reason)
+        try:
+            accounts.sign_up_failed(self._engine, email, at)
+        except DigestError as exc:
+            log.warning("could not record the failed sign-up email: %s", exc)
+
+
 def create_app(
     settings: Settings, engine: Engine | None = None, themes: dict[str, Theme] | None = None
 ) -> FastAPI:
     """The web app over the store ``settings`` names (or ``engine``)."""
     engine = engine or get_engine(settings.db_url)
     catalogue = themes or load_themes()
-    tokens = Tokens(settings.secret_key.get_secret_value())
+    keys = settings.key_ring()
+    tokens = Tokens(keys.keys)
     renderer = Renderer.from_settings(settings)
     pages = _Pages(settings)
-    mail = _SignupMail(settings, renderer, tokens)
+    mail = _SignupMail(settings, renderer, tokens, engine)
+    outgoing = _MailQueue(mail, engine, MAIL_WORKERS, MAIL_QUEUE)
+    issues = Archive(settings.archive_dir, settings.public_url)
     limiter = MovingWindowRateLimiter(MemoryStorage())
     signup_rate = parse_rate(settings.signup_rate)
-    csrf_key = hashlib.sha256(b"csrf:" + settings.secret_key.get_secret_value().encode()).digest()
+    csrf_key = hashlib.sha256(b"csrf:" + keys.signing.encode()).digest()
     secure_cookie = settings.public_url.startswith("https://")
     samples = _Samples(engine, catalogue)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        outgoing.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(outgoing.stop, MAIL_GRACE)
+
+    def crashed() -> Response:
+        return pages.render(
+            "message.html.j2",
+            500,
+            title=_TITLES[500],
+            message="Something went wrong on our side. Please try again in a moment.",
+            link=None,
+        )
 
     app = FastAPI(
         title="Papers Digest",
         summary="Subscribe to personalised digests of Hugging Face Daily Papers.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
+    app.state.signup_mail = outgoing
     app.add_middleware(_BodyLimit)
+    app.add_middleware(_SecurityHeaders, hsts=secure_cookie, error_page=crashed)
     archive = settings.archive_dir
     archive.mkdir(parents=True, exist_ok=True)
     app.mount("/archive", StaticFiles(directory=archive, html=True), name="archive")
-
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        archived = request.url.path.startswith("/archive")
-        response.headers["Content-Security-Policy"] = _ARCHIVE_CSP if archived else _PAGE_CSP
-        response.headers["Referrer-Policy"] = "no-referrer"  # tokens are in our URLs
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        if not archived:
-            response.headers["Cache-Control"] = "no-store"
-        return response
 
     def csrf_value(request: Request) -> str:
         """The form's CSRF field: the cookie's value (set now if missing) with its MAC."""
@@ -239,10 +421,39 @@ def create_app(
             raise HTTPException(403, "The form expired or came from another site. Reload it.")
 
     def reader(token: str, purpose: Purpose) -> str:
+        """The address a personal link acts for: its token is genuine and for ``purpose``,
+        and its link id still belongs to someone (not revoked, not erased)."""
         try:
-            return tokens.read(token, purpose)
+            email = accounts.email_for_link(engine, tokens.read(token, purpose))
         except TokenError:
-            raise HTTPException(404, "This link is not valid.") from None
+            email = None
+        if email is None:
+            raise HTTPException(404, "This link is not valid.")
+        return email
+
+    def preferences_link(email: str) -> str:
+        link = accounts.link_for(engine, email)
+        if link is None:
+            raise HTTPException(404, "This link is not valid.")
+        return f"/preferences/{tokens.make(link, Purpose.preferences)}"
+
+    def confirming(token: str) -> tuple[str, datetime]:
+        """A confirmation link's address and when it was made; a link whose subscriber has
+        left (or whose links were revoked) is gone for good."""
+        try:
+            link, issued = tokens.read_confirm(token)
+        except TokenError:
+            raise HTTPException(
+                404, "This confirmation link is not valid or has expired."
+            ) from None
+        email = accounts.email_for_link(engine, link)
+        if email is None:
+            raise HTTPException(
+                410,
+                "This link was replaced by a newer one or is no longer "
+                "valid. Sign up again to get a fresh link.",
+            )
+        return email, issued
 
     def form_page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("error", None)
@@ -337,10 +548,8 @@ def create_app(
         except SubscriptionError as exc:
             return form_page(request, 422, error=_plain(str(exc)), values=values)
         if outcome.send is not None and outcome.at is not None:
-            try:
-                mail.send(outcome.email, outcome.send)
-            except (DeliveryError, DigestError) as exc:
-                log.warning("sign-up email to a new address failed: %s", exc)
+            if not outgoing.submit(outcome.email, outcome.send, outcome.at):
+                log.warning("sign-up email not queued: %d wait for the mail server", MAIL_QUEUE)
                 accounts.sign_up_failed(engine, outcome.email, outcome.at)
                 return form_page(
                     request,
@@ -358,14 +567,16 @@ def create_app(
             link=None,
         )
 
-    @app.get("/confirm/{token}", response_class=HTMLResponse, summary="Confirm an address")
-    def confirm(request: Request, token: str) -> HTMLResponse:
-        try:
-            email, issued = tokens.read_confirm(token)
-        except TokenError:
-            raise HTTPException(
-                404, "This confirmation link is not valid or has expired."
-            ) from None
+    @app.get("/confirm/{token}", response_class=HTMLResponse, summary="Confirmation page")
+    def confirm_page(request: Request, token: str) -> HTMLResponse:
+        """The emailed link shows a button and changes nothing: link scanners open it too."""
+        email, _ = confirming(token)
+        return page(request, "confirm.html.j2", token=token, email=email)
+
+    @app.post("/confirm/{token}", response_class=HTMLResponse, summary="Confirm an address")
+    def confirm(request: Request, token: str, csrf: Token) -> HTMLResponse:
+        email, issued = confirming(token)
+        check_csrf(request, csrf)
         outcome = accounts.confirm(engine, email, issued)
         if outcome is ConfirmOutcome.stale:
             raise HTTPException(
@@ -373,7 +584,7 @@ def create_app(
                 "This link was replaced by a newer one or is no longer "
                 "valid. Sign up again to get a fresh link.",
             )
-        preferences = f"/preferences/{tokens.make(email, Purpose.preferences)}"
+        preferences = preferences_link(email)
         title = "You're subscribed" if outcome is ConfirmOutcome.confirmed else "Already confirmed"
         return page(
             request,
@@ -456,7 +667,13 @@ def create_app(
         check_csrf(request, csrf)
         if confirm != "yes":
             raise HTTPException(400, "Tick the box to confirm the deletion.")
-        accounts.delete_account(engine, email)
+        try:
+            accounts.delete_account(engine, email, issues.remove_issues)
+        except OSError as exc:  # an archive page would not go: the account stays, to retry
+            log.warning("deleting an account's archive pages failed: %s", exc)
+            raise HTTPException(
+                503, "We could not delete everything just now. Please try again soon."
+            ) from None
         return page(
             request,
             "message.html.j2",
@@ -484,7 +701,7 @@ def create_app(
         if one_click != "One-Click":
             raise HTTPException(400, "Expected List-Unsubscribe=One-Click.")
         accounts.leave(engine, email)
-        preferences = f"/preferences/{tokens.make(email, Purpose.preferences)}"
+        preferences = preferences_link(email)
         return page(
             request,
             "message.html.j2",
@@ -575,6 +792,8 @@ _TITLES = {
     413: "Too large",
     422: "Please check the form",
     429: "Slow down",
+    500: "Something went wrong",
+    503: "Try again soon",
 }
 
 

@@ -37,9 +37,14 @@ def ingest(
 
 
 def finish(flow_name: str, summary: IngestSummary, what: str) -> None:
-    """Log and publish the run summary; fail the run (after storing the rest) if anything failed."""
-    get_run_logger().info("%s %s: %s", flow_name, what, summary)
+    """Log and publish the run summary; fail the run (after storing the rest) if anything failed.
+    Invalid items skipped on stored pages are warned about and listed, but fail nothing."""
+    logger = get_run_logger()
+    logger.info("%s %s: %s", flow_name, what, summary)
+    for line in summary.skipped:
+        logger.warning("%s %s: skipped %s", flow_name, what, line)
     failures = "\n".join(f"- {line}" for line in summary.failures) or "none"
+    skipped = "\n".join(f"- {line}" for line in summary.skipped) or "none"
     create_markdown_artifact(
         key=f"{flow_name}-summary",
         description=f"{flow_name} {what}",
@@ -47,7 +52,7 @@ def finish(flow_name: str, summary: IngestSummary, what: str) -> None:
             f"## {flow_name} {what}\n\n| pages | new | updated | unchanged | not modified |\n"
             f"|---|---|---|---|---|\n| {summary.pages} | {summary.counts.new} | "
             f"{summary.counts.updated} | {summary.counts.unchanged} | {summary.not_modified} |\n\n"
-            f"Failures:\n{failures}\n"
+            f"Failures:\n{failures}\n\nInvalid items skipped:\n{skipped}\n"
         ),
     )
     if summary.failures:

@@ -2,8 +2,9 @@
 
 Routes are keyed by path plus sorted query, each with a queue of replies (the last one repeats),
 so a test can say "503, then 200". Fault replies: a status with headers (429 + RateLimit), a
-delay (slow), a truncated body (Content-Length promises more than is sent), and ETag handling
-(304 when If-None-Match matches). Every request is recorded with its headers.
+delay (slow), a truncated body (Content-Length promises more than is sent), ETag handling
+(304 when If-None-Match matches), and raw bytes with any headers (a gzip bomb). Every request is
+recorded with its headers; a client that hangs up mid-body is not an error here.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ class LocalSite:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up mid-reply: it timed out or hit its size limit
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 parts = urlsplit(self.path)

@@ -93,10 +93,10 @@ def test_an_email_under_the_budget_is_not_clipped() -> None:
 
 
 def test_a_quiet_day_sends_the_most_upvoted_papers_only_to_those_who_asked() -> None:
-    impossible = [spec("llm-reasoning-rl", threshold=1e9)]
+    impossible = [spec("llm-reasoning-rl", floor=1.0)]
     upvoted = [p.model_copy(update={"upvotes": i}) for i, p in enumerate(PAPERS)]
     skipped = build_digest("ada@example.org", NEWEST, impossible, upvoted)
-    assert skipped.is_empty and skipped.skip_reason == "no new paper scored above the thresholds"
+    assert skipped.is_empty and skipped.skip_reason == "no new paper reached your relevance floor"
 
     quiet = build_digest("ada@example.org", NEWEST, impossible, upvoted, quiet_day=True)
     assert quiet.quiet and quiet.skip_reason is None

@@ -1,5 +1,5 @@
 """Assembly: the period decides candidates, nothing is sent twice, each paper lands once in its
-best section, caps and thresholds hold, and an empty digest says why."""
+best section, caps and floors hold, and an empty digest says why."""
 
 from __future__ import annotations
 
@@ -54,9 +54,7 @@ def test_old_days_never_flood_a_digest() -> None:
 
 def test_a_week_covers_every_day_in_it() -> None:
     week = Period(kind="week", start=date(2025, 10, 27), end=date(2025, 11, 2))
-    digest = build_digest(
-        "ada@example.org", week, [spec("agents", max_items=100, threshold=-99)], PAPERS
-    )
+    digest = build_digest("ada@example.org", week, [spec("agents", max_items=100)], PAPERS)
     assert digest.candidates == sum(1 for p in PAPERS if week.contains(p.first_listed_on))
 
 
@@ -75,8 +73,8 @@ def test_papers_already_sent_are_left_out() -> None:
 
 def test_each_paper_appears_once_in_its_best_section_and_full_sections_pass_the_rest_on() -> None:
     specs = [
-        spec("llm-reasoning-rl", max_items=2, threshold=-99),
-        spec("agents", max_items=1000, threshold=-99),
+        spec("llm-reasoning-rl", max_items=2),
+        spec("agents", max_items=1000),
     ]
     digest = build_digest(
         "ada@example.org",
@@ -94,15 +92,12 @@ def test_each_paper_appears_once_in_its_best_section_and_full_sections_pass_the_
 
 
 def test_thresholds_and_hard_filters_hold_and_an_empty_result_says_why() -> None:
-    strict = build_digest(
-        "ada@example.org", NEWEST, [spec("robotics-embodied", threshold=50.0)], PAPERS
-    )
-    assert strict.is_empty and strict.skip_reason == "no new paper scored above the thresholds"
+    strict = build_digest("ada@example.org", NEWEST, [spec("robotics-embodied", floor=1.0)], PAPERS)
+    assert strict.is_empty and strict.skip_reason == "no new paper reached your relevance floor"
     excluding = SectionSpec(
         title="Reasoning, no surveys",
         theme_id=None,
         profile=Profile(keywords=("reasoning",), exclude=("survey",)),
-        threshold=-99,
         max_items=100,
     )
     digest = build_digest("ada@example.org", NEWEST, [excluding], PAPERS)
@@ -116,15 +111,15 @@ def test_caps_are_respected(max_items: int) -> None:
     digest = build_digest(
         "ada@example.org",
         NEWEST,
-        [spec("multimodal-vlm", max_items=max_items, threshold=-99)],
+        [spec("multimodal-vlm", max_items=max_items)],
         PAPERS,
     )
     assert len(digest.sections[0].papers) == max_items
 
 
-def test_scores_in_a_section_are_best_first_and_above_the_threshold() -> None:
-    digest = build_digest(
-        "ada@example.org", NEWEST, [spec("llm-reasoning-rl", threshold=0.5)], PAPERS
-    )
-    scores = [p.score for p in digest.sections[0].papers]
-    assert scores and scores == sorted(scores, reverse=True) and all(s >= 0.5 for s in scores)
+def test_scores_in_a_section_are_best_first_and_above_the_floor() -> None:
+    digest = build_digest("ada@example.org", NEWEST, [spec("llm-reasoning-rl", floor=0.2)], PAPERS)
+    papers = digest.sections[0].papers
+    scores = [p.score for p in papers]
+    assert scores and scores == sorted(scores, reverse=True)
+    assert all(p.estimate >= 0.2 for p in papers)

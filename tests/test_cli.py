@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
@@ -10,13 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.engine import make_url
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from digest.errors import ConfigError, StoreError
 from digest.ingest import ingest_pages, read_pages
 from digest.settings import Settings, load_settings
+from digest.store import get_engine
 from flows.cli import app
 from tests.conftest import SEEDS
+from tests.test_store import damage
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 runner = CliRunner()
@@ -96,6 +101,51 @@ def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.exit_code == 1
     assert result.stderr.startswith(
         "error: setting DIGEST_HTTP_TIMEOUT: Input should be a valid number"
+    )
+
+
+def test_a_send_lease_under_a_minute_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefect's slot refuses leases under 60 s: refuse them when reading the settings, not
+    in the middle of every send."""
+    with pytest.raises(ConfigError, match="^setting DIGEST_SEND_LEASE: .* 60$"):
+        load_settings(send_lease=30)
+    assert load_settings(send_lease=60).send_lease == 60
+    monkeypatch.setenv("DIGEST_SEND_LEASE", "59.5")
+    with pytest.raises(ConfigError, match="DIGEST_SEND_LEASE"):
+        load_settings()
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == (
+        "error: setting DIGEST_SEND_LEASE: Input should be greater than or equal to 60\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("schema", "database disk image is malformed"),
+        ("papers", "database disk image is malformed"),
+    ],
+)
+def test_a_damaged_store_is_one_clear_line_not_a_traceback(
+    stored: None, where: str, reason: str
+) -> None:
+    url = load_settings().db_url
+    path = make_url(url).database
+    assert path is not None
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    damage(Path(path), where)
+    try:
+        result = runner.invoke(app, ["papers"])
+    finally:
+        with contextlib.suppress(StoreError):
+            get_engine(url).dispose()
+        get_engine.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
+    assert result.stderr == (
+        f"error: database {path} is damaged ({reason}): restore it from a backup, "
+        "or move it aside to start an empty store\n"
     )
 
 

@@ -68,7 +68,9 @@ def test_a_killed_send_blocks_nothing_and_its_temporary_server_dies_with_it(
     engine = get_engine(url)
     emails = [f"reader{i:02d}@example.org" for i in range(30)]
     for email in emails:
-        subscribe(engine, request_from({"email": email, "themes": ["agents"]}, email), load_themes())
+        subscribe(
+            engine, request_from({"email": email, "themes": ["agents"]}, email), load_themes()
+        )
     engine.dispose()
     with Sink() as sink:
         sink.handler.slow_seconds = 45  # still waiting when the run is killed

@@ -32,6 +32,7 @@ from digest.errors import ConfigError
 from digest.ingest import ingest_pages, read_pages
 from digest.models import Cadence, Delivery, DeliveryStatus, Subscriber, Subscription
 from digest.periods import Period
+from digest.relevance import floor_of
 from digest.render import RenderedEmail
 from digest.sending import RateLimiter, SendOptions, SendSummary, send_digests
 from digest.subscriptions import import_subscribers, profile_of, request_from, subscribe
@@ -367,7 +368,8 @@ def test_a_send_run_scores_each_profile_once_and_gives_what_build_digest_would(
                 theme_id=s.theme_id,
                 profile=profile_of(s, THEMES),
                 max_items=s.max_items,
-                threshold=s.threshold,
+                floor=floor_of(s.strictness),
+                strictness=s.strictness,
             )
             for s in subscriptions
         ]

@@ -4,6 +4,7 @@ or send process."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import Engine
 
 from digest.compose import Composer, due_subscribers
-from digest.embeddings import CachedEmbedder, ModelProcess
+from digest.embeddings import DIMENSIONS, CachedEmbedder, ModelProcess
 from digest.errors import EmbeddingError
 from digest.ingest import ingest_pages, read_pages
 from digest.models import Cadence
@@ -28,7 +29,6 @@ from digest.subscriptions import request_from, subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 from tests.test_delivery import send
-from tests.test_scoring import HashedWords
 
 ROOT = Path(__file__).resolve().parent.parent
 THEMES = load_themes()
@@ -40,6 +40,35 @@ semantic = pytest.mark.skipif(
 )
 
 
+class Words:
+    """A small real embedder: a hashed bag of words, unit rows of the model's width (a text
+    without words is a zero row)."""
+
+    def __init__(self, width: int = DIMENSIONS) -> None:
+        self.width = width
+
+    def counts(self, texts: Sequence[str]) -> Matrix:
+        vectors = np.zeros((len(texts), self.width), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.width] += 1
+        return vectors
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        vectors = self.counts(texts)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.divide(vectors, norms, out=vectors, where=norms > 0)
+
+
+class NaiveWords(Words):
+    """The same, normalised without a guard: a text without words comes out as NaN (0/0)."""
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        vectors = self.counts(texts)
+        with np.errstate(invalid="ignore"):
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 class Counting:
     """A real (hashed bag-of-words) embedder that counts its calls and texts."""
 
@@ -48,7 +77,7 @@ class Counting:
     def __init__(self) -> None:
         Counting.made += 1
         self.calls: list[int] = []
-        self._words = HashedWords()
+        self._words = Words()
 
     def encode(self, texts: Sequence[str]) -> Matrix:
         self.calls.append(len(texts))
@@ -204,3 +233,87 @@ def test_an_unreadable_cache_file_is_re_embedded_and_replaced(
     vectors = cache.encode(["a b"])
     assert np.array_equal(CachedEmbedder(counting, tmp_path).encode(["a b"]), vectors)
     assert counting.made == 1
+
+
+def cache_file(folder: Path) -> Path:
+    return folder / "all-MiniLM-L6-v2.npz"
+
+
+def write_cache(folder: Path, texts: Sequence[str], vectors: Matrix) -> Path:
+    """A cache file as ``CachedEmbedder`` writes one (keys: the texts' hashes)."""
+    keys = [hashlib.sha256(text.encode()).hexdigest()[:24] for text in texts]
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(cache_file(folder), keys=np.array(keys), vectors=vectors)
+    return cache_file(folder)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "npy"])
+def test_a_damaged_cache_file_is_a_cold_cache_logged_by_name(
+    damage: str, counting: type[Counting], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    CachedEmbedder(counting, tmp_path).encode(["a b", "c d"])
+    path = cache_file(tmp_path)
+    whole = path.read_bytes()
+    if damage == "empty":  # a full disk at the wrong moment
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(whole[: len(whole) // 2])
+    else:  # a plain array, not an archive
+        np.save(tmp_path / "plain.npy", np.ones(3))
+        (tmp_path / "plain.npy").replace(path)
+    cache = CachedEmbedder(counting, tmp_path)
+    assert len(cache) == 0
+    assert f"{path}: unreadable embeddings cache" in caplog.text
+    vectors = cache.encode(["a b"])
+    assert counting.made == 2  # re-embedded, and the file replaced
+    again = CachedEmbedder(counting, tmp_path)
+    assert len(again) == 1 and np.array_equal(again.encode(["a b"]), vectors)
+    assert counting.made == 2
+
+
+def test_cached_vectors_of_another_width_are_re_embedded_not_used(
+    counting: type[Counting], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another model's cache under this name (256 wide) must not mix into 384-wide scoring."""
+    path = write_cache(tmp_path, ["a b"], Words(256).encode(["a b"]))
+    cache = CachedEmbedder(counting, tmp_path)
+    assert len(cache) == 0
+    assert f"{path}: vectors have 256 dimensions, expected 384" in caplog.text
+    assert cache.encode(["a b"]).shape == (1, DIMENSIONS) and counting.made == 1
+    assert CachedEmbedder(counting, tmp_path).encode(["a b"]).shape == (1, DIMENSIONS)
+    assert counting.made == 1
+    other = write_cache(tmp_path / "other", ["a b"], Words(256).encode(["a b"])).parent
+    assert len(CachedEmbedder(lambda: Words(256), other, dimensions=256)) == 1  # its own width
+
+
+def test_cached_vectors_with_nan_or_infinity_are_re_embedded_not_used(
+    counting: type[Counting], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    texts = ["a b", "c d", "e f"]
+    stored = Words().encode(texts)
+    stored[0, 0], stored[2, 5] = np.nan, np.inf
+    path = write_cache(tmp_path, texts, stored)
+    cache = CachedEmbedder(counting, tmp_path)
+    assert len(cache) == 1
+    assert f"{path}: 2 vector(s) hold NaN or infinite values; re-embedding them" in caplog.text
+    vectors = cache.encode(texts)
+    assert np.isfinite(vectors).all() and np.allclose(vectors, Words().encode(texts))
+    made = cache._embedder
+    assert isinstance(made, Counting) and made.calls == [2]
+    reread = CachedEmbedder(counting, tmp_path)
+    assert len(reread) == 3 and np.isfinite(reread.encode(texts)).all()
+    assert counting.made == 1
+
+
+def test_a_model_answer_with_nan_or_of_another_width_is_refused_and_never_cached(
+    tmp_path: Path,
+) -> None:
+    naive = CachedEmbedder(NaiveWords, tmp_path)
+    with pytest.raises(EmbeddingError, match=r"NaN or infinite values for 1 of 2 text\(s\)"):
+        naive.encode(["a b", "  "])  # no words: 0/0
+    assert len(naive) == 0 and not cache_file(tmp_path).exists()
+    narrow = CachedEmbedder(lambda: Words(256), tmp_path)
+    with pytest.raises(EmbeddingError, match=r"shape \(1, 256\), expected \(texts, 384\)"):
+        narrow.encode(["a b"])
+    assert len(narrow) == 0 and not cache_file(tmp_path).exists()
+    assert np.isfinite(CachedEmbedder(Words, tmp_path).encode(["a b", "  "])).all()

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from digest.assemble import Digest, DigestPaper, Section, build_digest
 from digest.periods import Period
-from digest.render import Renderer, _base64_lines
+from digest.render import Renderer, _base64_lines, web_url
 from tests.test_assemble import NEWEST, PAPERS, spec
 
 RENDERER = Renderer(
@@ -237,3 +237,73 @@ def test_base64_bodies_are_76_character_crlf_lines_that_decode_back(data: bytes)
     lines = wire.split(b"\r\n")
     assert all(len(line) == 76 for line in lines[:-1]) and 0 < len(lines[-1]) <= 76 or not data
     assert binascii.a2b_base64(wire.replace(b"\r\n", b"")) == data
+
+
+UNSAFE = {"project_page": "javascript:alert(1)", "github_repo": "data:text/html,<script>1</script>"}
+
+
+def fresh_renderer() -> Renderer:
+    """Cards are cached per renderer by paper key: these tests must not share them."""
+    return Renderer(
+        public_url="https://digest.example.org",
+        hf_url="https://huggingface.co",
+        sender="Papers Digest <digest@example.org>",
+        secret_key="test-key",
+    )
+
+
+def test_only_http_and_https_source_links_become_links() -> None:
+    """Code and project links come from source data: a ``javascript:`` or ``data:`` one is
+    dropped from every rendering (email HTML and text, its web page, a theme's page)."""
+    renderer = fresh_renderer()
+    digest = digest_of(
+        paper(**UNSAFE),
+        paper(
+            key="2601.00001",
+            arxiv_id="2601.00001",
+            title="Second paper",
+            project_page="https://example.org/second",
+        ),
+    )
+    email, page = renderer.render_issue(digest)
+    theme_page = renderer.theme_page(digest, "Agents", "https://digest.example.org/f.atom")
+    for html in (email.html, page, theme_page):
+        soup = BeautifulSoup(html, "lxml")
+        hrefs = [str(a["href"]) for a in soup.select("[href]")]
+        assert all(href.startswith(("https://", "http://")) for href in hrefs), hrefs
+        assert "https://example.org/second" in hrefs
+        assert "javascript:" not in html and "data:text" not in html
+        cards = soup.select("td.card")
+        assert [a.get_text() for a in cards[0].select("p.stats a")] == ["arXiv", "PDF"]
+    assert "javascript:" not in email.text and "data:text" not in email.text
+    assert "Project page: https://example.org/second" in email.text
+    assert email.text.count("Code: ") == 1  # the second paper's; the first one's was unsafe
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "//evil.example.org/x",
+        "https:evil.example.org",
+        "http://",
+        " https://example.org",
+        "https://example.org/a b",
+        "https://example.org\nBcc: victim@example.org",
+        "https://example.org\x00",
+        "ftp://example.org/paper.pdf",
+    ],
+)
+def test_web_url_refuses_anything_but_a_plain_http_address(url: str) -> None:
+    assert web_url(url) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://github.com/a/b", "http://example.org", "HTTPS://Example.org/p?q=1#top"],
+)
+def test_web_url_keeps_http_addresses_as_they_are(url: str) -> None:
+    assert web_url(url) == url

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -245,3 +248,53 @@ def test_concurrent_writers_of_the_same_page_end_with_one_row_per_paper(
     assert sum(o.new for o in outcomes) == 20  # type: ignore[attr-defined]
     papers, sightings = snapshot(engine)
     assert len(papers) == 20 and len(sightings) == 20
+
+
+def damage(path: Path, where: str) -> None:
+    """Overwrite part of a store's SQLite file as a failing disk or a half-copied backup would:
+    ``schema`` its schema page (page 1 after the 100-byte header), ``papers`` the paper
+    table's first page, ``garbage`` the whole file."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'paper'").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    if where == "garbage":
+        path.write_bytes(b"this is not a database, it only has its name\n" * 200)
+        return
+    start = 100 if where == "schema" else (root - 1) * size
+    end = size if where == "schema" else root * size
+    data[start:end] = b"\xab" * (end - start)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("schema", "database disk image is malformed"),
+        ("papers", "database disk image is malformed"),
+        ("garbage", "file is not a database"),
+    ],
+)
+def test_a_damaged_sqlite_file_is_one_line_naming_it_and_the_way_out(
+    tmp_path: Path, where: str, reason: str
+) -> None:
+    path = tmp_path / "damaged.db"
+    url = f"sqlite:///{path}"
+    ingest_pages(SEED_PAGES, url)
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    damage(path, where)
+    engine: Engine | None = None
+    try:
+        with pytest.raises(StoreError) as caught:
+            engine = get_engine(url)  # opening and migrating read the schema page
+            list_papers(engine)  # reading the papers reads their pages
+    finally:
+        if engine is not None:
+            engine.dispose()
+        get_engine.cache_clear()
+    assert str(caught.value) == (
+        f"database {path} is damaged ({reason}): restore it from a backup, "
+        "or move it aside to start an empty store"
+    )

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
@@ -22,16 +23,18 @@ from sqlmodel import Session, select
 from digest import accounts
 from digest.accounts import Vote
 from digest.archive import Archive, publish_themes
+from digest.assemble import Digest
 from digest.compose import Composer, due_subscribers
 from digest.errors import TokenError
 from digest.ingest import ingest_pages, read_pages
 from digest.models import Cadence, Delivery, Feedback, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.render import Renderer
+from digest.sending import SendOptions, send_digests
 from digest.settings import Settings, load_settings
 from digest.subscriptions import request_from, subscribe
 from digest.themes import load_themes
-from digest.tokens import Purpose, Tokens
+from digest.tokens import CONFIRM_MAX_AGE, Purpose, Tokens
 from digest.web import MAX_BODY, create_app
 from tests.conftest import SEEDS
 
@@ -49,7 +52,7 @@ def store(engine: Engine) -> Engine:
 
 @pytest.fixture
 def settings(clean_environ: Path) -> Settings:
-    return load_settings(public_url=PUBLIC, secret_key="web-test-secret", signup_rate="50/minute")
+    return load_settings(public_url=PUBLIC, secret_key=KEY, signup_rate="50/minute")
 
 
 @pytest.fixture
@@ -57,8 +60,24 @@ def client(store: Engine, settings: Settings) -> TestClient:
     return TestClient(create_app(settings, store), base_url=PUBLIC)
 
 
-def tokens(settings: Settings) -> Tokens:
-    return Tokens(settings.secret_key.get_secret_value())
+KEY = "web-test-" + "k3y-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class ByAddress:
+    """Tokens for a subscriber named by address, as the app makes them: for their link id."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.tokens, self.engine = Tokens(settings.key_ring().keys), engine
+
+    def make(self, email: str, purpose: Purpose) -> str:
+        return self.tokens.make(accounts.link_for(self.engine, email) or email, purpose)
+
+    def read_confirm(self, token: str, max_age: int = CONFIRM_MAX_AGE) -> tuple[str, datetime]:
+        return self.tokens.read_confirm(token, max_age)
+
+
+def tokens(settings: Settings, engine: Engine) -> ByAddress:
+    return ByAddress(settings, engine)
 
 
 def csrf(client: TestClient, path: str = "/") -> str:
@@ -101,7 +120,26 @@ def sign_up(client: TestClient, email: str, **fields: object) -> str:
     data = {"email": email, "themes": ["agents"], "csrf": csrf(client), **fields}
     response = client.post("/", data=data)
     assert response.status_code == 200, response.text
+    mail_sent(client)
     return response.text
+
+
+def mail_sent(client: TestClient) -> None:
+    """Wait until the app's mail worker has sent (or given up on) every queued email."""
+    queue = getattr(client.app.state, "signup_mail", None)  # type: ignore[attr-defined]
+    if queue is not None:
+        assert queue.wait_idle(timeout=30), "the sign-up emails were not sent"
+
+
+def confirm(client: TestClient, link: str) -> httpx.Response:
+    """What a person does with the emailed link: open it, then press the button."""
+    page = client.get(link)
+    assert page.status_code == 200, page.text
+    form = BeautifulSoup(page.text, "lxml").select_one(f'form[method="post"][action="{link}"]')
+    assert form is not None, page.text
+    field = form.select_one('input[name="csrf"]')
+    assert field is not None
+    return client.post(link, data={"csrf": str(field["value"])})
 
 
 # --- sign-up and double opt-in ----------------------------------------------------------------
@@ -147,17 +185,45 @@ def test_confirming_works_once_and_replays_forgeries_and_old_links_change_nothin
     link = link_in(outbox(settings)[0], "confirm")
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
     assert client.get(tampered).status_code == 404
-    other = "/confirm/" + tokens(settings).make("bo@example.org", Purpose.unsubscribe)
+    other = "/confirm/" + tokens(settings, store).make("bo@example.org", Purpose.unsubscribe)
     assert client.get(other).status_code == 404
+    field = csrf(client)
+    assert client.post(tampered, data={"csrf": field}).status_code == 404
+    assert client.post(other, data={"csrf": field}).status_code == 404
     assert person(store, "bo@example.org").status == SubscriberStatus.unconfirmed  # type: ignore[union-attr]
-    first = client.get(link)
+    first = confirm(client, link)
     assert first.status_code == 200 and "subscribed" in first.text
     assert person(store, "bo@example.org").status == SubscriberStatus.confirmed  # type: ignore[union-attr]
-    replay = client.get(link)
+    replay = confirm(client, link)
     assert replay.status_code == 200 and "Already confirmed" in replay.text
     accounts.leave(store, "bo@example.org")
-    assert client.get(link).status_code == 410  # an old link does not resubscribe
+    assert client.post(link, data={"csrf": field}).status_code == 410  # no resubscribing
     assert person(store, "bo@example.org").status == SubscriberStatus.unsubscribed  # type: ignore[union-attr]
+
+
+def test_opening_a_confirmation_link_confirms_nothing_until_the_button_is_pressed(
+    client: TestClient, store: Engine, settings: Settings
+) -> None:
+    """A link scanner fetches every URL in an email: only the form's POST, with the CSRF pair
+    only the person's own browser has, completes double opt-in."""
+    sign_up(client, "lin@example.org")
+    link = link_in(outbox(settings)[0], "confirm")
+    scanner = TestClient(client.app, base_url=PUBLIC)  # no cookies, follows every link
+    for opener in (scanner, client):
+        page = opener.get(link)
+        assert page.status_code == 200
+        assert person(store, "lin@example.org").status == SubscriberStatus.unconfirmed  # type: ignore[union-attr]
+    form = BeautifulSoup(page.text, "lxml").select_one(f'form[method="post"][action="{link}"]')
+    assert form is not None and "lin@example.org" in form.text
+    field = form.select_one('input[name="csrf"]')
+    assert field is not None
+    assert scanner.post(link).status_code == 422  # no CSRF field at all
+    assert scanner.post(link, data={"csrf": str(field["value"])}).status_code == 403  # no cookie
+    assert client.post(link, data={"csrf": "forged"}).status_code == 403
+    assert person(store, "lin@example.org").status == SubscriberStatus.unconfirmed  # type: ignore[union-attr]
+    done = client.post(link, data={"csrf": str(field["value"])})
+    assert done.status_code == 200 and "subscribed" in done.text
+    assert person(store, "lin@example.org").status == SubscriberStatus.confirmed  # type: ignore[union-attr]
 
 
 def test_a_link_older_than_the_latest_sign_up_email_is_refused(store: Engine) -> None:
@@ -172,11 +238,11 @@ def test_a_link_older_than_the_latest_sign_up_email_is_refused(store: Engine) ->
     assert accounts.confirm(store, "cy@example.org", later) is accounts.ConfirmOutcome.confirmed
 
 
-def test_an_expired_confirmation_token_is_refused(settings: Settings) -> None:
-    token = tokens(settings).make("dee@example.org", Purpose.confirm)
-    assert tokens(settings).read_confirm(token)[0] == "dee@example.org"
+def test_an_expired_confirmation_token_is_refused(settings: Settings, store: Engine) -> None:
+    token = tokens(settings, store).make("dee@example.org", Purpose.confirm)
+    assert tokens(settings, store).read_confirm(token)[0] == "dee@example.org"
     with pytest.raises(TokenError, match="expired"):
-        tokens(settings).read_confirm(token, max_age=-1)
+        tokens(settings, store).read_confirm(token, max_age=-1)
 
 
 def test_signing_up_a_confirmed_address_changes_nothing_and_mails_a_preferences_link(
@@ -268,7 +334,7 @@ def member(store: Engine) -> str:
 def test_preferences_show_and_change_themes_cadence_and_pause(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
-    path = "/preferences/" + tokens(settings).make(member, Purpose.preferences)
+    path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
     page = BeautifulSoup(client.get(path).text, "lxml")
     assert [b["value"] for b in page.select('input[name="themes"][checked]')] == ["agents"]
     data = {
@@ -301,7 +367,7 @@ def test_preferences_show_and_change_themes_cadence_and_pause(
 def test_one_click_unsubscribe_by_post_and_a_get_changes_nothing(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
-    path = "/unsubscribe/" + tokens(settings).make(member, Purpose.unsubscribe)
+    path = "/unsubscribe/" + tokens(settings, store).make(member, Purpose.unsubscribe)
     page = client.get(path)  # what a link scanner does
     assert page.status_code == 200 and "<form" in page.text
     assert person(store, member).status == SubscriberStatus.confirmed  # type: ignore[union-attr]
@@ -316,13 +382,13 @@ def test_one_click_unsubscribe_by_post_and_a_get_changes_nothing(
     assert person(store, member).status == SubscriberStatus.unsubscribed  # type: ignore[union-attr]
     assert provider.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert due_subscribers(store, Cadence.daily) == []
-    resubscribe = "/preferences/" + tokens(settings).make(member, Purpose.preferences)
+    resubscribe = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
     assert "You are unsubscribed" in client.get(resubscribe).text
     data = {"csrf": csrf(client, resubscribe), "themes": ["agents"], "cadence": "daily"}
     assert client.post(resubscribe, data=data).status_code == 200  # (redirect followed)
     assert [p.email for p, _ in due_subscribers(store, Cadence.daily)] == [member]
     accounts.leave(store, member)
-    preferences_token = tokens(settings).make(member, Purpose.preferences)
+    preferences_token = tokens(settings, store).make(member, Purpose.preferences)
     assert (
         provider.post(
             "/unsubscribe/" + preferences_token, data={"List-Unsubscribe": "One-Click"}
@@ -335,8 +401,8 @@ def test_feedback_links_record_on_post_only_and_move_every_section(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
     composer = Composer(store, Period.day(DAY), THEMES)
-    paper = composer.compose(member, accounts_subscriptions(store, member)).sections[0].papers[0]
-    path = "/feedback/" + tokens(settings).make(member, Purpose.feedback)
+    paper = composer.papers[0]  # any paper of the day: a vote is the subscriber's to give
+    path = "/feedback/" + tokens(settings, store).make(member, Purpose.feedback)
     page = client.get(path, params={"paper": paper.key, "vote": "less"})
     assert page.status_code == 200 and paper.title.split()[0] in page.text
     assert counts(store)[2] == 0
@@ -368,12 +434,9 @@ def test_less_like_this_drops_that_topic_in_the_next_digest(store: Engine, membe
     longer a candidate): the next day's paper most like it falls."""
 
     def ranking() -> list[tuple[str, float]]:
-        composer = Composer(store, Period.day(DAY), THEMES)
-        rows = accounts_subscriptions(store, member)
-        for row in rows:
-            row.max_items = 100
-        digest = composer.compose(member, rows)
-        return [(p.key, p.score) for s in digest.sections for p in s.papers]
+        digest = every_paper(store, member, max_items=100)
+        # the papers above the day's mean score, as sections held before there was a floor
+        return [(p.key, p.score) for s in digest.sections for p in s.papers if p.score >= 0]
 
     before = ranking()
     earlier = Composer(store, Period.span(date(2020, 1, 1), EARLIER), THEMES).papers
@@ -396,6 +459,19 @@ def test_less_like_this_drops_that_topic_in_the_next_digest(store: Engine, membe
     assert [k for k in keys if k != target] == [k for k in others if k in keys]
 
 
+def every_paper(engine: Engine, email: str, max_items: int | None = None) -> Digest:
+    """The subscriber's digest of the day with no relevance floor (every scored paper, up to
+    each section's size), with their personal links: to test what is done with a digest."""
+    composer = Composer(engine, Period.day(DAY), THEMES)
+    rows = accounts_subscriptions(engine, email)
+    for row in rows:
+        row.max_items = max_items or row.max_items
+    titles = composer._feedback_titles(rows)
+    specs = [composer._spec(row, titles).model_copy(update={"floor": 0.0}) for row in rows]
+    digest = composer.compose_sections(email, specs)
+    return digest.model_copy(update={"link_id": accounts.link_for(engine, email)})
+
+
 def words(title: str) -> set[str]:
     common = {"model", "models", "language", "large", "learning", "towards", "using", "via"}
     return set(re.findall(r"[a-z]{5,}", title.lower())) - common
@@ -410,7 +486,7 @@ def test_export_holds_everything_and_delete_erases_it(
 ) -> None:
     paper = Composer(store, Period.day(DAY), THEMES).papers[0]
     accounts.record_feedback(store, member, paper.key, Vote.more)
-    path = "/preferences/" + tokens(settings).make(member, Purpose.preferences)
+    path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
     export = client.get(path + "/export")
     assert export.status_code == 200
     assert "attachment" in export.headers["content-disposition"]
@@ -432,10 +508,7 @@ def test_the_digest_links_lead_to_working_pages(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
     renderer = Renderer.from_settings(settings)
-    digest = Composer(store, Period.day(DAY), THEMES).compose(
-        member, accounts_subscriptions(store, member)
-    )
-    email = renderer.render(digest)
+    email = renderer.render(every_paper(store, member))
     soup = BeautifulSoup(email.html, "lxml")
     less = soup.find("a", string="Less like this")
     assert less is not None
@@ -466,6 +539,96 @@ def test_the_archive_and_feeds_are_served(
     assert feed.status_code == 200
     assert feed.headers["content-type"].startswith("application/atom+xml")
     assert client.get("/archive/../digest.db").status_code == 404
+
+
+def test_deleting_an_account_erases_its_archive_pages_and_its_bytes_on_disk(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    """ "Everything we stored about you is gone": the "view in browser" pages (the address and
+    personal links) go from the archive, and the address from the database file's bytes,
+    free pages and write-ahead log included."""
+    archive = Archive(settings.archive_dir, settings.public_url)
+    wide = {"email": member, "themes": ["llm-reasoning-rl"], "strictness": "broad"}
+    subscribe(store, request_from(wide, "test"), THEMES)  # the seeds' main topic: a digest
+    summary = send_digests(
+        store,
+        period=Period.day(DAY),
+        cadence=Cadence.daily,
+        themes=THEMES,
+        renderer=Renderer.from_settings(settings),
+        archive=archive,
+        channel="outbox",
+        outbox=settings.outbox_dir,
+        options=SendOptions(workers=1),
+    )
+    assert summary.sent == 1
+    with Session(store) as session:
+        issues = session.exec(select(Delivery.issue_id)).all()
+    assert len(issues) == 1
+    page = archive.issue(issues[0])
+    assert member in page.read_text()
+    url = "/archive/" + page.name
+    assert client.get(url).status_code == 200
+    on_disk = sqlite_files(store)
+    assert any(member.encode() in f.read_bytes() for f in on_disk)  # (the check can see it)
+
+    path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
+    deleted = client.post(path + "/delete", data={"csrf": csrf(client, path), "confirm": "yes"})
+    assert deleted.status_code == 200 and "gone" in deleted.text
+    assert not page.exists()
+    assert client.get(url).status_code == 404
+    assert person(store, member) is None
+    for file in sqlite_files(store):
+        assert member.encode() not in file.read_bytes(), file.name
+
+
+def sqlite_files(engine: Engine) -> list[Path]:
+    """The SQLite database's files (itself and its write-ahead log); none for PostgreSQL."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return []
+    base = Path(engine.url.database)
+    return [f for f in (base, Path(f"{base}-wal"), Path(f"{base}-journal")) if f.exists()]
+
+
+def test_every_response_carries_the_security_headers_even_an_unhandled_error(
+    store: Engine, settings: Settings, clean_environ: Path
+) -> None:
+    """CSP and the rest on every answer, a crash's 500 included (without its traceback), and
+    HSTS exactly when the public URL is https."""
+    plain = settings.model_copy(update={"public_url": "http://localhost:8000"})
+    for config, hsts in ((settings, True), (plain, False)):
+        app = create_app(config, store)
+
+        def boom() -> None:
+            raise RuntimeError("secret internals")
+
+        app.add_api_route("/boom", boom)
+        client = TestClient(app, base_url=config.public_url, raise_server_exceptions=False)
+        answers = {
+            "page": client.get("/"),
+            "crash": client.get("/boom"),
+            "missing": client.get("/no-such-page"),
+            "archive": client.get("/archive/no-such-issue.html"),
+            "too large": client.post(
+                "/", content=b"x" * (MAX_BODY + 1), headers={"content-type": "text/plain"}
+            ),
+        }
+        assert [r.status_code for r in answers.values()] == [200, 500, 404, 404, 413]
+        crash = answers["crash"]
+        assert "secret internals" not in crash.text and "Traceback" not in crash.text
+        for name, response in answers.items():
+            headers = response.headers
+            assert "frame-ancestors 'none'" in headers.get("content-security-policy", ""), name
+            assert headers.get("x-content-type-options") == "nosniff", name
+            assert headers.get("x-frame-options") == "DENY", name
+            assert headers.get("referrer-policy") == "no-referrer", name
+            if name != "archive":
+                assert headers.get("cache-control") == "no-store", name
+            if hsts:
+                assert "max-age=" in headers.get("strict-transport-security", ""), name
+            else:
+                assert "strict-transport-security" not in headers, name
+        assert crash.headers["content-type"].startswith("text/html")  # the site's error page
 
 
 # --- tokens -------------------------------------------------------------------------------------

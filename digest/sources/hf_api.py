@@ -2,7 +2,9 @@
 
 The answer is a bare JSON array, at most ``limit`` (max 100) items a page; pages are fetched
 until one comes back short. ``week=YYYY-Www`` and ``month=YYYY-MM`` list longer periods, whose
-items are filed under the day each was featured (``submittedOnDailyAt``).
+items are filed under the day each was featured (``submittedOnDailyAt``). An item that fails
+validation is skipped and named in the page's ``Records.skipped``; only a page with no valid item
+fails as a whole.
 """
 
 from __future__ import annotations
@@ -10,13 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import RootModel
-
 from digest.errors import ParseError
 from digest.periods import Period
-from digest.records import PaperRecord, Sighting
+from digest.records import Sighting
 from digest.sources import RawPage, files_in
-from digest.sources.hf_items import HfItem, to_record, validate_json
+from digest.sources.hf_items import Records, to_record, validate_items
 from digest.sources.http import Fetcher, Response
 
 __all__ = ["ApiSource", "PAGE_SIZE"]
@@ -25,10 +25,6 @@ NAME = "hf-api"
 PATH = "/api/daily_papers"
 PAGE_SIZE = 100
 MAX_PAGES = 50
-
-
-class HfItems(RootModel[list[HfItem]]):
-    """The response body: a bare array of items."""
 
 
 class ApiSource:
@@ -60,12 +56,16 @@ class ApiSource:
             for file in files_in(path, "*.json")
         ]
 
-    def parse(self, page: RawPage) -> list[PaperRecord]:
+    def parse(self, page: RawPage) -> Records:
+        """The page's valid items as records (ranks keep each item's place); bad items are in
+        ``skipped``. A page whose items are all bad raises the first one's ``ParseError``."""
         if page.text is None:
-            return []
-        items = validate_json(HfItems, page.text, page.location).root
-        records = []
-        for index, item in enumerate(items):
+            return Records()
+        items, skipped = validate_items(page.text, page.location)
+        if skipped and not items:
+            raise skipped[0].error
+        records = Records(skipped=skipped)
+        for index, item in items:
             featured = item.paper.submittedOnDailyAt
             sighting = Sighting(
                 source=NAME,

@@ -3,7 +3,12 @@ limits, retries and conditional GET, and the only place httpx errors are transla
 
 Retries (tenacity) cover only what can succeed later: 429, 5xx, timeouts and dropped
 connections. A 429's ``RateLimit: "api";r=0;t=N`` or ``Retry-After`` decides the wait; otherwise
-the wait doubles from ``backoff`` with jitter, never beyond ``max_wait``.
+the wait doubles from ``backoff`` with jitter, never beyond ``max_wait``. This is the only retry
+layer: callers (flows included) do not retry fetches again, so one URL costs at most
+``1 + retries`` requests.
+
+Bodies are streamed and un-gzipped here, ``max_bytes`` at most: a small gzip body can inflate a
+thousandfold, so the limit is checked while inflating, never after.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,12 +80,14 @@ class Fetcher:
         backoff: float = 1.0,
         max_wait: float = 120.0,
         max_connections: int = 4,
+        max_bytes: int = 20_000_000,
         validators: ValidatorLookup | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._validators = validators
+        self._max_bytes = max_bytes
         self._client = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"},
             timeout=httpx.Timeout(timeout),
@@ -112,6 +120,7 @@ class Fetcher:
             backoff=settings.http_backoff,
             max_wait=settings.http_max_wait,
             max_connections=settings.http_concurrency,
+            max_bytes=settings.http_max_bytes,
             validators=validators,
         )
 
@@ -133,13 +142,13 @@ class Fetcher:
         if previous and previous.last_modified:
             headers["If-Modified-Since"] = previous.last_modified
         try:
-            answer = self._client.get(url, headers=headers)
+            with self._client.stream("GET", url, headers=headers) as answer:
+                return _check(url, answer, previous, self._max_bytes)
         except httpx.TimeoutException as exc:
             raise TransientFetchError(url, None, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
             raise TransientFetchError(url, None, f"connection failed: {reason}") from exc
-        return _check(url, answer, previous)
 
     @staticmethod
     def _wait_for(
@@ -164,17 +173,54 @@ class Fetcher:
         self.close()
 
 
-def _check(url: str, answer: httpx.Response, previous: Validators | None) -> Response:
+def _check(
+    url: str, answer: httpx.Response, previous: Validators | None, max_bytes: int
+) -> Response:
     status = answer.status_code
     if status == 429 or status >= 500:
         reason = "rate limited" if status == 429 else answer.reason_phrase or "server error"
         raise TransientFetchError(url, status, reason, retry_after_seconds(answer.headers))
     if status == 304:
         return _response(url, answer, None, previous)
+    text = _read_text(url, answer, max_bytes)
     if status >= 400:
-        detail = answer.text[:200].strip() or answer.reason_phrase
+        detail = text[:200].strip() or answer.reason_phrase
         raise FetchError(url, status, detail)
-    return _response(str(answer.url), answer, answer.text, previous)
+    return _response(str(answer.url), answer, text, previous)
+
+
+def _read_text(url: str, answer: httpx.Response, max_bytes: int) -> str:
+    """The streamed body, un-gzipped and decoded; more than ``max_bytes`` (counted while
+    inflating, chunk by chunk) is a ``FetchError``, so a gzip bomb never fills memory."""
+    inflater = _inflater(url, answer)
+    body = bytearray()
+    try:
+        for chunk in answer.iter_raw():
+            # max_length stops one chunk inflating past the limit (it is never 0: no limit)
+            body += inflater.decompress(chunk, max_bytes + 1 - len(body)) if inflater else chunk
+            _within(url, answer, len(body), max_bytes)
+        body += inflater.flush() if inflater else b""
+    except zlib.error as exc:
+        raise FetchError(url, answer.status_code, f"body is not valid gzip: {exc}") from exc
+    _within(url, answer, len(body), max_bytes)
+    return body.decode(answer.encoding or "utf-8", errors="replace")
+
+
+def _within(url: str, answer: httpx.Response, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        reason = f"body exceeds the {max_bytes}-byte limit (DIGEST_HTTP_MAX_BYTES) once un-gzipped"
+        raise FetchError(url, answer.status_code, reason)
+
+
+def _inflater(url: str, answer: httpx.Response) -> zlib._Decompress | None:
+    """A gzip decompressor for a gzip body, None for an unencoded one; we ask for gzip only, so
+    any other coding is refused rather than handed to a decoder without a size limit."""
+    coding = answer.headers.get("Content-Encoding", "").strip().lower()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    raise FetchError(url, answer.status_code, f"Content-Encoding {coding!r}: expected gzip")
 
 
 def _response(

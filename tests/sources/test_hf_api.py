@@ -14,7 +14,7 @@ from digest.records import Organization
 from digest.sources import RawPage, get_source
 from digest.sources.hf_api import PAGE_SIZE
 from digest.sources.http import Fetcher
-from tests.factories import API_SAMPLE, REAL_ITEM, api_day, json_body
+from tests.factories import API_SAMPLE, REAL_ITEM, api_day, api_item, json_body
 from tests.site import LocalSite, Reply
 
 API = get_source("hf-api")
@@ -132,8 +132,8 @@ def test_week_items_are_filed_under_the_day_each_was_featured() -> None:
             "missing",
         ),
         (
-            lambda items: [items[0], {**items[0], "numComments": -1}],
-            "[1].numComments",
+            lambda items: [{**items[0], "numComments": -1}, {**items[0], "paper": None}],
+            "[0].numComments",
             "greater than or equal to 0",
         ),
     ],
@@ -144,6 +144,33 @@ def test_wrong_shapes_and_types_name_the_field(mutate, field: str, expected: str
     assert caught.value.where.startswith("http://test/api/daily_papers")
     assert caught.value.field == field
     assert expected in caught.value.expected.lower()
+
+
+def test_a_bad_item_is_skipped_and_named_and_the_others_keep_their_ranks() -> None:
+    broken = copy.deepcopy(REAL_ITEM)
+    broken["paper"].update(id="2603.00001", upvotes="10")
+    items = [REAL_ITEM, broken, api_item(2, DAY)]
+    records = API.parse(page_of(json.dumps(items)))
+    assert [r.paper_id for r in records] == ["2602.23229", "2603.06002"]
+    assert [r.sighting.rank for r in records] == [1, 3]  # the site's places, gap included
+    [skipped] = records.skipped
+    assert (skipped.index, skipped.paper_id) == (1, "2603.00001")
+    assert skipped.error.where == "http://test/api/daily_papers?date=2026-03-06"
+    assert skipped.error.field == "[1].paper.upvotes" and "integer" in skipped.error.expected
+    assert str(skipped) == (
+        "item 1 (paper 2603.00001): [1].paper.upvotes: expected a valid integer, got \"'10'\""
+    )
+
+
+def test_items_that_are_not_objects_or_have_no_paper_are_skipped_alone() -> None:
+    items = [5, {"title": "no paper"}, REAL_ITEM, {"paper": {"id": 2602.2323, "title": "x"}}]
+    records = API.parse(page_of(json.dumps(items)))
+    assert [r.sighting.rank for r in records] == [3]
+    assert [(s.index, s.paper_id, s.error.field) for s in records.skipped] == [
+        (0, None, "[0]"),
+        (1, None, "[1].paper"),
+        (3, "2602.2323", "[3].paper.id"),
+    ]
 
 
 def test_truncated_json_is_a_parse_error() -> None:

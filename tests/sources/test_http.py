@@ -3,14 +3,20 @@ it waits, what is not retried, and conditional GETs."""
 
 from __future__ import annotations
 
+import gzip
 import socket
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
-from digest.errors import FetchError, TransientFetchError
+from digest.errors import ConfigError, FetchError, TransientFetchError
+from digest.settings import load_settings
 from digest.sources.http import Fetcher, Validators, retry_after_seconds
+from tests.factories import API_SAMPLE
 from tests.site import LocalSite, Reply
 
 OK = Reply(body="[]")
@@ -141,3 +147,101 @@ def test_retry_after_parsing() -> None:
     )
     assert retry_after_seconds({"Retry-After": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+# --- body size limit: a small gzip body must not inflate without bound ----------------------------
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """``inflated`` zero bytes, gzipped: about a thousandth of that on the wire."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = bytes(1 << 20)
+    return b"".join(packer.compress(block) for _ in range(inflated >> 20)) + packer.flush()
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """httpx's own transport, counting the body bytes it hands over (as sent, still gzipped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body_bytes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        inner = response.stream
+        assert isinstance(inner, httpx.SyncByteStream)
+        transport = self
+
+        class Counted(httpx.SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                for chunk in inner:
+                    transport.body_bytes += len(chunk)
+                    yield chunk
+
+            def close(self) -> None:
+                inner.close()
+
+        response.stream = Counted()
+        return response
+
+
+def test_a_gzip_bomb_is_refused_while_inflating_and_not_read_to_the_end(
+    site: LocalSite, sleeps: list[float]
+) -> None:
+    bomb = gzip_bomb(128 << 20)  # ~130 KB on the wire, 128 MiB inflated
+    site.route("/api/bomb", Reply(body=bomb, headers={"Content-Encoding": "gzip"}))
+    counting = CountingTransport()
+    with Fetcher(
+        site.url, user_agent="t", max_bytes=1_000_000, transport=counting, sleep=sleeps.append
+    ) as client:
+        with pytest.raises(FetchError) as caught:
+            client.get("/api/bomb")
+    assert not isinstance(caught.value, TransientFetchError)  # retrying cannot make it smaller
+    assert caught.value.url.endswith("/api/bomb") and caught.value.status == 200
+    assert "exceeds the 1000000-byte limit (DIGEST_HTTP_MAX_BYTES)" in str(caught.value)
+    assert len(site.seen) == 1
+    assert 0 < counting.body_bytes < len(bomb)  # stopped reading part-way
+
+
+def test_a_gzipped_answer_is_inflated_to_the_real_sample(site: LocalSite, fetcher: Fetcher) -> None:
+    text = API_SAMPLE.read_text(encoding="utf-8")
+    site.route(
+        "/api/x", Reply(body=gzip.compress(text.encode()), headers={"Content-Encoding": "gzip"})
+    )
+    assert fetcher.get("/api/x").text == text
+
+
+def test_the_limit_allows_a_body_of_exactly_that_size(site: LocalSite, sleeps: list[float]) -> None:
+    body = API_SAMPLE.read_bytes()
+    site.route("/api/x", Reply(body=body))
+    with Fetcher(site.url, user_agent="t", max_bytes=len(body), sleep=sleeps.append) as exact:
+        assert exact.get("/api/x").text == body.decode()
+    with Fetcher(site.url, user_agent="t", max_bytes=len(body) - 1, sleep=sleeps.append) as less:
+        with pytest.raises(FetchError, match=f"exceeds the {len(body) - 1}-byte limit"):
+            less.get("/api/x")
+
+
+def test_the_limit_comes_from_digest_http_max_bytes(
+    site: LocalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.route("/api/x", Reply(body="[" + "0, " * 100 + "0]"))
+    monkeypatch.setenv("DIGEST_HF_BASE_URL", site.url)
+    monkeypatch.setenv("DIGEST_HTTP_MAX_BYTES", "100")
+    with Fetcher.from_settings(load_settings()) as client:
+        with pytest.raises(FetchError, match=r"/api/x: HTTP 200: body exceeds the 100-byte limit"):
+            client.get("/api/x")
+    monkeypatch.setenv("DIGEST_HTTP_MAX_BYTES", "0")
+    with pytest.raises(ConfigError, match="DIGEST_HTTP_MAX_BYTES"):
+        load_settings()
+
+
+def test_a_coding_we_did_not_ask_for_or_broken_gzip_is_refused(
+    site: LocalSite, fetcher: Fetcher
+) -> None:
+    site.route("/api/br", Reply(body=b"\x1b\x00", headers={"Content-Encoding": "br"}))
+    site.route("/api/bad", Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(FetchError, match="Content-Encoding 'br': expected gzip"):
+        fetcher.get("/api/br")
+    with pytest.raises(FetchError, match="/api/bad: HTTP 200: body is not valid gzip"):
+        fetcher.get("/api/bad")
+    assert len(site.seen) == 2  # neither is retried
