@@ -31,6 +31,7 @@ from digest.models import (
     Subscription,
     utcnow,
 )
+from digest.relevance import DEFAULT_STRICTNESS, Strictness
 from digest.store import session_scope
 from digest.subscriptions import MAX_TEXT, SubscriptionRequest, check_request, new_subscription
 from digest.themes import Theme
@@ -78,6 +79,7 @@ class Preferences(BaseModel):
     exclude: tuple[str, ...] = Field((), max_length=20)
     cadence: Cadence = Cadence.daily
     max_items: int = Field(10, ge=1, le=50)
+    strictness: Strictness = DEFAULT_STRICTNESS
     paused: bool = False
     quiet_days: bool = False
 
@@ -197,6 +199,7 @@ def account(engine: Engine, email: str) -> Account | None:
             exclude=tuple(profile.exclude) if profile else (),
             cadence=first.cadence if first else Cadence.daily,
             max_items=first.max_items if first else 10,
+            strictness=Strictness(first.strictness) if first else DEFAULT_STRICTNESS,
             paused=found.paused,
             quiet_days=found.quiet_days,
         ),
@@ -234,7 +237,7 @@ def update_preferences(
             session.add(row)
         for row in wanted:
             row.active, row.cadence = True, preferences.cadence
-            row.max_items = preferences.max_items
+            row.max_items, row.strictness = preferences.max_items, preferences.strictness.value
             session.add(row)
         found.paused, found.quiet_days = preferences.paused, preferences.quiet_days
         if found.status != SubscriberStatus.confirmed:  # the link proved the mailbox is theirs

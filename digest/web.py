@@ -49,6 +49,7 @@ from digest.compose import compose_theme_days, listing_days, newest_listing_day
 from digest.delivery import deliverer_for, describe
 from digest.errors import DigestError, SubscriptionError, TokenError
 from digest.models import Cadence, SubscriberStatus
+from digest.relevance import DEFAULT_STRICTNESS, Strictness
 from digest.render import TEMPLATES, Renderer
 from digest.settings import Settings
 from digest.store import get_engine
@@ -615,6 +616,7 @@ def create_app(
         exclude: Short = "",
         cadence: Annotated[Cadence, Form()] = Cadence.daily,
         max_items: Annotated[int, Form(ge=1, le=50)] = 10,
+        strictness: Annotated[Strictness, Form()] = DEFAULT_STRICTNESS,
         paused: Annotated[bool, Form()] = False,
         quiet_days: Annotated[bool, Form()] = False,
     ) -> Response:
@@ -632,6 +634,7 @@ def create_app(
                 exclude=_split(exclude),
                 cadence=cadence,
                 max_items=max_items,
+                strictness=strictness,
                 paused=paused,
                 quiet_days=quiet_days,
             )

@@ -233,3 +233,21 @@ def test_a_thin_day_gives_a_short_digest() -> None:
     )
     digest = build_digest("ada@example.org", Period.day(day), [spec], [*matching, *filler])
     assert {p.key for s in digest.sections for p in s.papers} <= {"m0", "m1"}
+
+
+def test_strictness_is_set_by_subscribe_and_by_import(tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["subscribe", "ada@example.org", "--theme", "agents", "--strictness", "strict"]
+    )
+    assert done.exit_code == 0, done.output
+    people = tmp_path / "people.csv"
+    people.write_text("email,themes,strictness\nbo@example.org,agents;speech-audio,broad\n")
+    done = runner.invoke(app, ["import-subscribers", str(people)])
+    assert done.exit_code == 0, done.output
+    listed = json.loads(runner.invoke(app, ["subscribers", "--json"]).stdout)
+    levels = {p["email"]: {s["strictness"] for s in p["subscriptions"]} for p in listed}
+    assert levels == {"ada@example.org": {"strict"}, "bo@example.org": {"broad"}}
+    people.write_text("email,themes,strictness\ncy@example.org,agents,lenient\n")
+    refused = runner.invoke(app, ["import-subscribers", str(people)])
+    assert refused.exit_code != 0 and "strict" in refused.output and "people.csv" in refused.output

@@ -331,6 +331,24 @@ def member(store: Engine) -> str:
     return email
 
 
+def test_strictness_is_shown_and_set_on_the_preferences_page(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
+    page = BeautifulSoup(client.get(path).text, "lxml")
+    chosen = page.select_one('select[name="strictness"] option[selected]')
+    assert chosen is not None and chosen["value"] == "balanced"  # the default
+    data = {"csrf": csrf(client, path), "themes": ["agents"], "cadence": "daily"}
+    assert client.post(path, data={**data, "strictness": "strict"}).status_code == 200
+    assert {s.strictness for s in accounts_subscriptions(store, member)} == {"strict"}
+    page = BeautifulSoup(client.get(path).text, "lxml")
+    chosen = page.select_one('select[name="strictness"] option[selected]')
+    assert chosen is not None and chosen["value"] == "strict"
+    refused = client.post(path, data={**data, "strictness": "lenient"})
+    assert refused.status_code == 422
+    assert {s.strictness for s in accounts_subscriptions(store, member)} == {"strict"}
+
+
 def test_preferences_show_and_change_themes_cadence_and_pause(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
