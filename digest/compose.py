@@ -18,7 +18,7 @@ from digest.errors import SubscriptionError
 from digest.models import Cadence, Paper, Sighting, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.records import Organization
-from digest.relevance import DEFAULT_STRICTNESS, estimate_matrix, floor_of
+from digest.relevance import estimate_matrix, floor_of
 from digest.scoring import (
     Matrix,
     PaperIndex,
@@ -378,7 +378,6 @@ def compose_theme_days(
             theme_id=t.id,
             profile=t.profile(),
             max_items=THEME_PICKS,
-            floor=floor_of(DEFAULT_STRICTNESS),
         )
         for t in themes.values()
     ]

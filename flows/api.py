@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import prefect
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -63,6 +64,7 @@ def prefect_api() -> Iterator[str]:
             yield url
     finally:
         _TEMPORARY.discard(url)
+        APILogWorker.drain_all(timeout=5)  # the runs' last log lines, while the server is up
         server.terminate()
         try:
             server.wait(timeout=10)

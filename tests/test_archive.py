@@ -13,14 +13,14 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from digest.archive import Archive, publish_themes
-from digest.assemble import QUIET, Digest, Section, build_digest
+from digest.assemble import QUIET, Digest, Section
 from digest.ingest import ingest_pages, read_pages
 from digest.periods import Period
 from digest.render import Renderer
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 from tests.test_assemble import NEWEST, PAPERS, spec
-from tests.test_render import RENDERER, paper
+from tests.test_render import LINK, RENDERER, paper, personal_digest
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 THEMES = load_themes()
@@ -41,6 +41,7 @@ def big_digest(count: int) -> Digest:
     half = count // 2
     return Digest(
         email="ada@example.org",
+        link_id=LINK,
         period=Period.day(date(2026, 3, 6)),
         sections=[
             Section(title="Agents", theme_id="agents", papers=papers[:half]),
@@ -95,10 +96,10 @@ def test_an_email_under_the_budget_is_not_clipped() -> None:
 def test_a_quiet_day_sends_the_most_upvoted_papers_only_to_those_who_asked() -> None:
     impossible = [spec("llm-reasoning-rl", floor=1.0)]
     upvoted = [p.model_copy(update={"upvotes": i}) for i, p in enumerate(PAPERS)]
-    skipped = build_digest("ada@example.org", NEWEST, impossible, upvoted)
+    skipped = personal_digest("ada@example.org", NEWEST, impossible, upvoted)
     assert skipped.is_empty and skipped.skip_reason == "no new paper reached your relevance floor"
 
-    quiet = build_digest("ada@example.org", NEWEST, impossible, upvoted, quiet_day=True)
+    quiet = personal_digest("ada@example.org", NEWEST, impossible, upvoted, quiet_day=True)
     assert quiet.quiet and quiet.skip_reason is None
     [section] = quiet.sections
     assert section.theme_id == QUIET and len(section.papers) == 3
@@ -111,7 +112,7 @@ def test_a_quiet_day_sends_the_most_upvoted_papers_only_to_those_who_asked() -> 
     header = BeautifulSoup(email.html, "lxml").select_one("p.meta").get_text()
     assert f"none of {quiet.candidates} new papers matched your interests" in header
     # a day with no papers at all stays silent even for quiet-day subscribers
-    empty = build_digest("ada@example.org", Period.day(date(2024, 1, 2)), impossible, upvoted)
+    empty = personal_digest("ada@example.org", Period.day(date(2024, 1, 2)), impossible, upvoted)
     assert empty.is_empty
 
 

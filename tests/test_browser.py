@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.assemble import build_digest
 from tests.test_archive import big_digest
 from tests.test_assemble import NEWEST, PAPERS, spec
-from tests.test_render import HOSTILE, RENDERER, digest_of, paper
+from tests.test_render import HOSTILE, RENDERER, digest_of, paper, personal_digest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -50,7 +49,7 @@ def browser() -> Iterator[object]:
 
 
 def pages() -> dict[str, str]:
-    seeds = build_digest(
+    seeds = personal_digest(
         "ada@example.org",
         NEWEST,
         [spec("llm-reasoning-rl", max_items=4), spec("agents", max_items=3)],

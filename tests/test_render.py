@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 from datetime import date
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
@@ -28,12 +29,27 @@ HOSTILE = (
 )
 
 
+LINK = "test-link-id-0123456789"
+"""A subscriber's link id for digests made here: personal links need one."""
+
+
+def personal(digest: Digest) -> Digest:
+    """``digest`` as a subscriber's, with their link id (a send run takes it from the store)."""
+    return digest.model_copy(update={"link_id": LINK})
+
+
+def personal_digest(*args: Any, **kwargs: Any) -> Digest:
+    """``build_digest`` for a subscriber: the same digest with a link id."""
+    return personal(build_digest(*args, **kwargs))
+
+
 def digest_of(*papers: DigestPaper, email: str = "ada@example.org") -> Digest:
     return Digest(
         email=email,
         period=Period.day(date(2026, 3, 6)),
         sections=[Section(title="Agents", theme_id="agents", papers=list(papers))],
         candidates=len(papers),
+        link_id=LINK,
     )
 
 
@@ -57,7 +73,7 @@ def paper(**fields: object) -> DigestPaper:
 
 @pytest.fixture(scope="module")
 def seeds_email():  # type: ignore[no-untyped-def]
-    digest = build_digest(
+    digest = personal_digest(
         "ada@example.org",
         NEWEST,
         [spec("llm-reasoning-rl", max_items=3), spec("safety-alignment", max_items=2)],
@@ -139,10 +155,8 @@ def test_personal_links_carry_signed_purpose_scoped_tokens() -> None:
     email = RENDERER.render(digest_of(paper()))
     token = email.headers["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
     signer = URLSafeSerializer("test-key")
-    assert signer.loads(token, salt="unsubscribe") == {
-        "email": "ada@example.org",
-        "purpose": "unsubscribe",
-    }
+    assert signer.loads(token, salt="unsubscribe") == {"link": LINK, "purpose": "unsubscribe"}
+    assert "ada@example.org" not in email.headers["List-Unsubscribe"]  # never the address
     with pytest.raises(BadSignature):
         signer.loads(token, salt="preferences")  # another purpose
     with pytest.raises(BadSignature):
