@@ -279,6 +279,11 @@ class PaperIndex:
             self._ids[query] = ids
         return ids
 
+    def shares_terms(self, query: str, position: int) -> bool:
+        """Whether the paper at ``position`` has any of the query's terms (stemmed)."""
+        ids = self._term_ids(query)
+        return bool(len(ids)) and bool(self.weights[ids, position].count_nonzero())
+
     def mentions(self, keyword: str) -> NDArray[np.bool_]:
         """Which papers contain ``keyword`` as a whole word (case-insensitive); once per word."""
         found = self._mentions.get(keyword.lower())
@@ -384,12 +389,10 @@ _VOTE_L2 = 1.0
 
 def profile_texts(profiles: Sequence[Profile]) -> list[str]:
     """Every text ``profile_vectors`` embeds for these profiles: to embed them in one call."""
-    return [
-        t
-        for p in profiles
-        for t in (p.query, *p.liked_texts, *p.disliked_texts, *phrases_of(p))
-        if t
-    ]
+    texts = (
+        t for p in profiles for t in (p.query, *p.liked_texts, *p.disliked_texts, *phrases_of(p))
+    )
+    return list(dict.fromkeys(t for t in texts if t))
 
 
 def phrases_of(profile: Profile) -> tuple[str, ...]:
@@ -415,8 +418,10 @@ def profile_vectors(
     if index.embeddings is None:
         return ProfileVectors(query)
     phrases = tuple(phrases_of(p) for p in profiles)
-    wanted = list(dict.fromkeys(t for ps in phrases for t in ps))
-    vectors = dict(zip(wanted, embedder.encode(wanted), strict=True)) if wanted else {}
+    vectors = {profiles[row].query: query[row] for row in worded}  # a phrase may be a query
+    wanted = list(dict.fromkeys(t for ps in phrases for t in ps if t not in vectors))
+    if wanted:
+        vectors.update(zip(wanted, embedder.encode(wanted), strict=True))
     parts = tuple(
         (ps, np.stack([vectors[t] for t in ps]) if ps else np.zeros((0, width), np.float32))
         for ps in phrases
@@ -484,7 +489,9 @@ def explain(
         own, their_vectors = phrases
         closest = own[int(np.argmax(their_vectors @ index.embeddings[position]))]
         return f'close in meaning to "{closest}"'
-    return "shares words with your interests"
+    if index.shares_terms(profile.query, position):
+        return "shares common words with your interests"
+    return "no word of your interests"
 
 
 def _most_like(profile: Profile, index: PaperIndex, position: int) -> str | None:

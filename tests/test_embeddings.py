@@ -116,11 +116,13 @@ def test_a_send_run_embeds_everything_it_lacks_in_one_model_call(
     assert summary.sent == 5
     made = model._embedder
     assert isinstance(made, Counting) and counting.made == 1
-    assert made.calls == [23 + 1 + 5]  # the day's papers, the theme, the five interests
+    # the day's papers, the theme, the five interests, and the theme's 13 own phrases (name,
+    # keywords, clauses) that reasons quote (an interest's one phrase is its whole text)
+    assert made.calls == [23 + 1 + 5 + 13]
     # a composer over the same period now scores everyone from the cache alone
     composer = Composer(engine, Period.day(DAY), THEMES, lambda: model)
     composer.prepare(subscriptions for _, subscriptions in due_subscribers(engine, Cadence.daily))
-    assert made.calls == [29]
+    assert made.calls == [42]
 
 
 def test_a_child_that_cannot_start_or_fails_raises_a_clear_error(tmp_path: Path) -> None:

@@ -318,5 +318,5 @@ def test_a_free_text_interest_is_explained_by_its_telling_words(seeds: PaperInde
     assert [explain(theme, index, i) for i in range(3)] == [
         "matches: speech",
         "matches: music",
-        "close in meaning to your interests",
+        "no word of your interests",  # no model: never "close in meaning"
     ]

@@ -76,7 +76,7 @@ def test_unsafe_stored_links_never_become_links_anywhere(engine: Engine, tmp_pat
     archive = Archive(tmp_path / "archive", "https://digest.example.org")
     publish_themes(engine, renderer, THEMES, archive, DAY, days=1)
     pages = sorted(archive.folder.glob("themes/*/*.html"))
-    assert len(pages) == len(THEMES)
+    assert pages  # the themes with picks that day
     for path in pages:
         html = path.read_text()
         soup = BeautifulSoup(html, "lxml")
@@ -88,6 +88,6 @@ def test_unsafe_stored_links_never_become_links_anywhere(engine: Engine, tmp_pat
         raw = feed.read_text()
         assert "javascript:" not in raw and "data:text" not in raw, feed
         parsed = feedparser.parse(raw)
-        assert parsed.bozo == 0 and parsed.entries
+        assert parsed.bozo == 0
         links = [link.href for entry in parsed.entries for link in entry.links]
         assert all(link.startswith("https://") for link in links), links
