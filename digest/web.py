@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import queue
+import re
 import secrets
 import threading
 import time
@@ -366,9 +367,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         outgoing.start()
+        access = logging.getLogger("uvicorn.access")
+        access.addFilter(REDACT)
         try:
             yield
         finally:
+            access.removeFilter(REDACT)
             await asyncio.to_thread(outgoing.stop, MAIL_GRACE)
 
     def crashed() -> Response:
@@ -798,6 +802,28 @@ _TITLES = {
     500: "Something went wrong",
     503: "Try again soon",
 }
+
+
+_PERSONAL = re.compile(r"/(confirm|preferences|unsubscribe|feedback)/[^/?\s]+")
+
+
+class RedactTokens(logging.Filter):
+    """Access-log lines keep the page, never the personal link's token or its query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact(text: str) -> str:
+    """``/preferences/<token>?saved=true`` as ``/preferences/…``."""
+    if not _PERSONAL.search(text):
+        return text
+    return _PERSONAL.sub(r"/\1/…", text.split("?", 1)[0])
+
+
+REDACT = RedactTokens()
 
 
 def _split(text: str) -> tuple[str, ...]:

@@ -671,3 +671,31 @@ def test_a_token_works_only_for_its_own_purpose_address_and_key(purpose: Purpose
         signer.read(f"{forged}.{rest}", purpose)  # someone else's address, our signature
     with pytest.raises(TokenError):
         signer.read(payload, purpose)
+
+
+def test_access_logs_never_carry_a_personal_links_token(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    """uvicorn's access log line names the page, not the token nor its query."""
+    import logging
+
+    from digest.web import REDACT
+
+    token = tokens(settings, store).make(member, Purpose.preferences)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/preferences/{token}?saved=true", "1.1", 200),
+        None,
+    )
+    assert REDACT.filter(record)
+    line = record.getMessage()
+    assert token not in line and "saved" not in line and "/preferences/…" in line
+    plain = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, "%s", ("/archive/index.html",), None
+    )
+    REDACT.filter(plain)
+    assert plain.getMessage() == "/archive/index.html"
