@@ -18,24 +18,19 @@ relevant on the dev set, ``broad`` the highest that keeps 90 % of its strongly r
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from relevance import embed, load  # noqa: E402
+from floor import LabelledSet, dev_set, hf_set, styles  # noqa: E402
 
 from digest.embeddings import load_embedder  # noqa: E402
-from digest.ingest import ingest_pages, read_pages  # noqa: E402
 from digest.relevance import (  # noqa: E402
     LEXICAL_PARTS,
     SEMANTIC_PARTS,
@@ -43,38 +38,9 @@ from digest.relevance import (  # noqa: E402
     Strictness,
     features,
 )
-from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors  # noqa: E402
-from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
-from digest.store import get_engine, list_papers  # noqa: E402
+from digest.scoring import profile_vectors  # noqa: E402
 
-DEV = Path(__file__).resolve().parent / "data"
 OUT = Path(__file__).resolve().parent.parent / "digest" / "data" / "calibration.json"
-STYLES = ("name", "keywords", "description", "all")
-
-
-def styled(name: str, description: str, keywords: list[str]) -> Iterator[tuple[str, Profile]]:
-    yield "name", Profile(name=name)
-    yield "keywords", Profile(keywords=tuple(keywords))
-    yield "description", Profile(text=description)
-    yield "all", Profile(name=name, text=description, keywords=tuple(keywords))
-
-
-def seed_papers() -> list[PaperText]:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{folder}/dev.db"
-        ingest_pages(read_pages("seeds", BUNDLED_SEEDS_DIR, None), url)
-        engine = get_engine(url)
-        papers = [PaperText.of(p, p.key) for p in list_papers(engine)]
-        engine.dispose()
-    return papers
-
-
-def dev_labels() -> dict[tuple[str, str], int]:
-    with (DEV / "labels.tsv").open() as file:
-        return {
-            (r["profile"], r["paper"]): int(r["grade"])
-            for r in csv.DictReader(file, delimiter="\t")
-        }
 
 
 def rows_for(index, profiles, embedder, reference):
@@ -82,44 +48,25 @@ def rows_for(index, profiles, embedder, reference):
     return features(index, profiles, vectors, reference)
 
 
-def dev_set(embedder, reference) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parts, grades and profile ids of every (profile, style, seed paper)."""
-    papers = seed_papers()
-    vectors = embed(embedder, [p.text for p in papers], "seeds") if embedder else None
-    index = PaperIndex(papers, vectors)
-    labels = dev_labels()
+def parts_of(labelled: LabelledSet, embedder, reference, liked: bool):
+    """Parts, grades and profile ids of every (profile, query style, paper) of a labelled
+    set; with ``liked``, also the full profile with 5 relevant papers as liked ones (held out
+    of the rows), the only rows that fit the ``liked`` part."""
     parts, grades, who = [], [], []
-    for spec in yaml.safe_load((DEV / "profiles.yaml").read_text())["profiles"]:
-        for _, profile in styled(spec["name"], spec["description"], spec["keywords"]):
-            parts.append(rows_for(index, [profile], embedder, reference)[0])
-            grades.append([labels[(spec["id"], p.key)] for p in papers])
-            who.append([spec["id"]] * len(papers))
-    return np.concatenate(parts), np.concatenate(grades), np.concatenate(who)
-
-
-def topic_set(data: Path, embedder, reference) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The same for set A's HF pool (binary labels as grade 1), plus a liked-examples row."""
-    papers, profiles, qrels = load(data)
-    pool = [p for p in papers if p["pool_hf"]]
-    texts = [p["title"] + " " + p["abstract"] for p in pool]
-    vectors = embed(embedder, texts, "papers-hf") if embedder else None
-    docs = [PaperText(key=p["arxiv_id"], title=p["title"], abstract=p["abstract"]) for p in pool]
-    index = PaperIndex(docs, vectors)
-    keys = [d.key for d in docs]
-    parts, grades, who = [], [], []
-    for spec in profiles:
-        relevant = qrels[(spec["id"], "hf")]
-        if len(relevant) < 15:
-            continue
-        examples = sorted(relevant, key=lambda k: hashlib.sha256(k.encode()).hexdigest())[:5]
-        variants = list(styled(spec["name"], spec["description"], spec["keywords"]))
-        full = variants[-1][1]
-        variants.append(("liked", full.model_copy(update={"liked": tuple(examples)})))
-        keep = np.array([k not in examples for k in keys])
-        for _, profile in variants:
-            parts.append(rows_for(index, [profile], embedder, reference)[0][keep])
-            grades.append(np.array([k in relevant for k in keys], dtype=int)[keep])
-            who.append(np.array([spec["id"]] * int(keep.sum())))
+    for pid, (name, description, keywords) in labelled.profiles.items():
+        grade = labelled.grades[pid]
+        variants = list(styles(name, description, keywords).values())
+        keep = np.ones(len(grade), dtype=bool)
+        if liked:
+            keys = [p.key for p in labelled.papers]
+            relevant = [k for k, g in zip(keys, grade, strict=True) if g >= 1]
+            examples = sorted(relevant, key=lambda k: hashlib.sha256(k.encode()).hexdigest())[:5]
+            variants.append(variants[-1].model_copy(update={"liked": tuple(examples)}))
+            keep = np.array([k not in examples for k in keys])
+        for profile in variants:
+            parts.append(rows_for(labelled.index, [profile], embedder, reference)[0][keep])
+            grades.append(grade[keep])
+            who.append(np.array([pid] * int(keep.sum())))
     return np.concatenate(parts), np.concatenate(grades), np.concatenate(who)
 
 
@@ -161,7 +108,8 @@ def main() -> None:
     reference = Reference.bundled()
     embedder = load_embedder()
     assert embedder is not None, "calibration needs the embedding model"
-    dev, topics = dev_set(embedder, reference), topic_set(args.data, embedder, reference)
+    dev = parts_of(dev_set(embedder), embedder, reference, liked=False)
+    topics = parts_of(hf_set(args.data, embedder), embedder, reference, liked=True)
     semantic, semantic_bias = fit([dev, topics])
     lexical_sets = [(x[:, 1:4], y, w) for x, y, w in (dev, topics)]
     lexical, lexical_bias = fit(lexical_sets)

@@ -11,10 +11,10 @@ import pytest
 
 from digest.errors import DateMismatchError, ParseError
 from digest.periods import Period
-from digest.records import Organization
+from digest.records import Organization, clean_text
 from digest.sources import RawPage, get_source
 from digest.sources.http import Fetcher
-from tests.factories import PAPER_PAGE, api_day, list_page_html
+from tests.factories import PAPER_PAGE, REAL_ITEM, api_day, list_page_html
 from tests.site import LocalSite, Reply
 
 HTML = get_source("hf-html")
@@ -139,10 +139,60 @@ def test_a_wrongly_typed_item_field_names_its_path() -> None:
     items = api_day(FRIDAY, 2)
     broken = copy.deepcopy(items)
     broken[1]["paper"]["githubStars"] = "many"
+    records = HTML.parse(page_of(list_page_html(broken, "2026-03-06")))
+    assert [r.paper_id for r in records] == [items[0]["paper"]["id"]]
+    [skipped] = records.skipped
+    assert skipped.error.field == "dailyPapers[1].paper.githubStars"
+    assert skipped.error.got == "'many'"
+
+
+def test_a_bad_entry_is_skipped_and_named_and_the_others_keep_their_ranks() -> None:
+    broken = copy.deepcopy(REAL_ITEM)  # the real API item, as the island carries it
+    broken["paper"].update(id="2603.00001", upvotes="10")
+    items = [REAL_ITEM, broken, *api_day(FRIDAY, 2)]
+    records = HTML.parse(page_of(list_page_html(items, "2026-03-06")))
+    assert [r.paper_id for r in records] == ["2602.23229", *(i["paper"]["id"] for i in items[2:])]
+    assert [r.sighting.rank for r in records] == [1, 3, 4]  # the page's places, gap included
+    assert records[0].title == clean_text(REAL_ITEM["paper"]["title"])
+    [skipped] = records.skipped
+    assert (skipped.index, skipped.paper_id) == (1, "2603.00001")
+    assert skipped.error.where == "http://test/papers/date/2026-03-06 DailyPapers"
+    assert skipped.error.field == "dailyPapers[1].paper.upvotes"
+    assert "integer" in skipped.error.expected
+    assert str(skipped) == (
+        "item 1 (paper 2603.00001): dailyPapers[1].paper.upvotes: "
+        "expected a valid integer, got \"'10'\""
+    )
+
+
+def test_entries_missing_or_mistyping_paper_fields_are_skipped_alone() -> None:
+    items = [
+        {"title": "no paper title", "paper": {"id": "2603.00009"}},
+        {"title": "numeric id", "paper": {"id": 2602.2323, "title": "x"}},
+        REAL_ITEM,
+    ]
+    records = HTML.parse(page_of(list_page_html(items, "2026-03-06")))
+    assert [(r.paper_id, r.sighting.rank) for r in records] == [("2602.23229", 3)]
+    assert [(s.index, s.paper_id, s.error.field) for s in records.skipped] == [
+        (0, "2603.00009", "dailyPapers[0].paper.title"),
+        (1, "2602.2323", "dailyPapers[1].paper.id"),
+    ]
+
+
+def test_a_page_whose_entries_are_all_bad_fails_naming_the_first() -> None:
+    broken = copy.deepcopy(REAL_ITEM)
+    broken["paper"]["upvotes"] = -1
+    other = copy.deepcopy(REAL_ITEM)
+    del other["paper"]["title"]
     with pytest.raises(ParseError) as caught:
-        HTML.parse(page_of(list_page_html(broken, "2026-03-06")))
-    assert caught.value.field == "dailyPapers[1].paper.githubStars"
-    assert caught.value.got == "'many'"
+        HTML.parse(page_of(list_page_html([broken, other], "2026-03-06")))
+    assert caught.value.where == "http://test/papers/date/2026-03-06 DailyPapers"
+    assert caught.value.field == "dailyPapers[0].paper.upvotes"
+
+
+def test_an_empty_list_page_is_no_records_not_an_error() -> None:
+    records = HTML.parse(page_of(list_page_html([], "2026-03-06")))
+    assert (list(records), records.skipped) == ([], [])
 
 
 def test_fetching_a_day_page_from_the_site(site: LocalSite, fetcher: Fetcher) -> None:
