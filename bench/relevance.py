@@ -273,6 +273,9 @@ def main() -> None:
         print(f"{method.split(': ')[-1]:40}" + "".join(f"{row.get(c, '-'):26}" for c in columns))
     print("\nmain-dev: the even-numbered profiles, used to choose between design candidates;")
     print("main-test, hf and expertise are held out. hf: profiles with >= 15 relevant papers.")
+    from floor import dev_set, hf_set, report  # the floor, query styles and votes (bench/data)
+
+    report([dev_set(embedder), hf_set(args.data, embedder)], embedder)
 
 
 if __name__ == "__main__":
