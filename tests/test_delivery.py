@@ -178,13 +178,21 @@ def test_a_4xx_reply_is_retried_with_backoff_and_sent_once(
 def test_a_connection_cut_in_data_is_retried_and_sent_once(
     store: Engine, sink: Sink, tmp_path: Path
 ) -> None:
+    """A server that closes in DATA: seen before the final "." (almost always), the message is
+    retried and sent once; seen only after it (the close raced the end of the message), the
+    outcome is unknown, so the row stays sent and unconfirmed, listed, never sent twice."""
     [email] = people(store, 1)
     sink.handler.faults[email] = ["cut"]
     summary = send(store, sink.url, tmp_path)
+    [row] = rows(store)
+    if summary.unconfirmed:
+        assert (summary.sent, summary.retries) == (1, 0)
+        assert sink.handler.recipients()[email] == 0
+        assert [u.email for u in ledger.unconfirmed(store)] == [email]
+        return
     assert (summary.sent, summary.retries, summary.unconfirmed) == (1, 1, 0)
     assert sink.handler.recipients()[email] == 1
     assert sink.handler.connections == 2
-    [row] = rows(store)
     assert (row.status, row.attempts) == (DeliveryStatus.sent, 2)
 
 
