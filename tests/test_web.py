@@ -587,8 +587,9 @@ def test_deleting_an_account_erases_its_archive_pages_and_its_bytes_on_disk(
     assert member in page.read_text()
     url = "/archive/" + page.name
     assert client.get(url).status_code == 200
-    on_disk = sqlite_files(store)
-    assert any(member.encode() in f.read_bytes() for f in on_disk)  # (the check can see it)
+    on_disk = sqlite_files(store)  # none for PostgreSQL, whose files are the server's
+    if store.dialect.name == "sqlite":
+        assert any(member.encode() in f.read_bytes() for f in on_disk)  # the check can see it
 
     path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
     deleted = client.post(path + "/delete", data={"csrf": csrf(client, path), "confirm": "yes"})
