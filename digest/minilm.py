@@ -68,7 +68,10 @@ class OnnxMiniLM:
     """384-dimensional unit vectors, as sentence-transformers' all-MiniLM-L6-v2 gives them.
     Thread-safe: the tokenizer is set up once and an onnxruntime session may run concurrently."""
 
-    def __init__(self, batch_size: int = 16) -> None:
+    def __init__(self, batch_size: int = 8) -> None:
+        # onnxruntime 1.29+ writes a device id under ~/.cache/Microsoft on import and queues
+        # usage events for upload; the opt-out must be set before that import
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -82,6 +85,7 @@ class OnnxMiniLM:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads = _cores()
         options.inter_op_num_threads = 1
+        options.enable_mem_pattern = False  # lengths vary: a planned pattern only adds to peak
         options.log_severity_level = 3  # notes about unused initialisers are noise
         try:
             self._session = ort.InferenceSession(

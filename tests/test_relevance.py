@@ -251,3 +251,25 @@ def test_strictness_is_set_by_subscribe_and_by_import(tmp_path: Path) -> None:
     people.write_text("email,themes,strictness\ncy@example.org,agents,lenient\n")
     refused = runner.invoke(app, ["import-subscribers", str(people)])
     assert refused.exit_code != 0 and "strict" in refused.output and "people.csv" in refused.output
+
+
+def test_the_model_runtime_sends_and_stores_no_telemetry(tmp_path: Path) -> None:
+    """onnxruntime 1.29+ writes a device id and queues usage events under ~/.cache/Microsoft
+    unless told not to: a process that embeds leaves nothing there."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    code = "from digest.minilm import OnnxMiniLM; print(OnnxMiniLM().encode(['hello']).shape)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "(1, 384)" in done.stdout, done.stderr
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
