@@ -9,10 +9,12 @@ Fitted on two labelled sets at once, each weighing the same, so neither alone de
   full profile with 5 relevant papers as liked ones (the only rows that fit the ``liked`` part).
 The floors are read off the pooled fit: ``strict`` the lowest estimate whose sends are 80 %
 relevant on the dev set, ``broad`` the highest that keeps 90 % of its strongly relevant papers,
-``balanced`` the one with the best F1 between them. Held-out figures are in
-``bench/relevance.py``; this script only fits.
+``balanced`` the one with the best F1 between them. ``bench/relevance.py`` prints the
+in-sample figures; ``--held-out`` prints what each dev profile would be sent by a calibration
+fitted without it (leave one profile out: its rows leave both the fit and the floors), the
+figure to expect on profiles nobody fitted on. It writes nothing.
 
-    .venv/bin/python bench/calibrate.py [--data ../shared/relevance-data]
+    .venv/bin/python bench/calibrate.py [--data ../shared/relevance-data] [--held-out]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from floor import LabelledSet, dev_set, hf_set, styles  # noqa: E402
+from floor import LabelledSet, dev_set, hf_set, sends, styles  # noqa: E402
 
 from digest.embeddings import load_embedder  # noqa: E402
 from digest.relevance import (  # noqa: E402
@@ -38,7 +40,7 @@ from digest.relevance import (  # noqa: E402
     Strictness,
     features,
 )
-from digest.scoring import profile_vectors  # noqa: E402
+from digest.scoring import profile_vectors, score_matrix  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "digest" / "data" / "calibration.json"
 
@@ -101,15 +103,49 @@ def floors(p: np.ndarray, grades: np.ndarray) -> dict[str, float]:
     }
 
 
+def held_out(labelled: LabelledSet, dev, topics, embedder, reference) -> None:
+    """Leave one dev profile out of the fit and the floors; send it its digests (at most 10 a
+    listing day, ranked as a send run ranks); pool the counts over the profiles."""
+    counts = {level: [0, 0, 0, 0] for level in Strictness}
+    for pid, (name, description, keywords) in labelled.profiles.items():
+        rest = dev[2] != pid
+        weights, bias = fit([(dev[0][rest], dev[1][rest], dev[2][rest]), topics])
+        logit = dev[0][rest] @ np.array(weights) + bias
+        levels = floors(1 / (1 + np.exp(-logit)), dev[1][rest])
+        profile = styles(name, description, keywords)["all three"]
+        vectors = profile_vectors([profile], embedder, labelled.index)
+        parts = features(labelled.index, [profile], vectors, reference)[0]
+        estimate = 1 / (1 + np.exp(-(parts @ np.array(weights) + bias)))
+        ranking = score_matrix(labelled.index, [profile], vectors)[0]
+        grades = labelled.grades[pid]
+        for level in Strictness:
+            sent = sends(labelled, ranking, estimate >= levels[level], False)
+            c = counts[level]
+            c[0] += int(sent.sum())
+            c[1] += int((sent & (grades >= 1)).sum())
+            c[2] += int((sent & (grades == 2)).sum())
+            c[3] += int((grades == 2).sum())
+    print("held out, one dev profile at a time: precision / recall(strong) / sent")
+    for level, (sent, relevant, strong, all_strong) in counts.items():
+        print(
+            f"  {level.value:9} {relevant / max(sent, 1):.3f} / {strong / all_strong:.3f} / {sent}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path("../shared/relevance-data"))
+    parser.add_argument("--held-out", action="store_true", help="leave-one-profile-out figures")
     args = parser.parse_args()
     reference = Reference.bundled()
     embedder = load_embedder()
     assert embedder is not None, "calibration needs the embedding model"
-    dev = parts_of(dev_set(embedder), embedder, reference, liked=False)
+    labelled = dev_set(embedder)
+    dev = parts_of(labelled, embedder, reference, liked=False)
     topics = parts_of(hf_set(args.data, embedder), embedder, reference, liked=True)
+    if args.held_out:
+        held_out(labelled, dev, topics, embedder, reference)
+        return
     semantic, semantic_bias = fit([dev, topics])
     lexical_sets = [(x[:, 1:4], y, w) for x, y, w in (dev, topics)]
     lexical, lexical_bias = fit(lexical_sets)

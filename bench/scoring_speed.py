@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.ingest import read_pages  # noqa: E402
+from digest.relevance import DEFAULT_STRICTNESS, estimate_matrix, floor_of  # noqa: E402
 from digest.scoring import (  # noqa: E402
     PaperIndex,
     PaperText,
@@ -124,21 +125,28 @@ def main() -> None:
 
     started = time.perf_counter()
     scores = score_matrix(index, profiles, vectors)
+    ranking = time.perf_counter() - started
+    estimates = estimate_matrix(index, profiles, vectors)
     ours = time.perf_counter() - started
+    cleared = int((estimates >= floor_of(DEFAULT_STRICTNESS)).sum())
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     asl = asl_per_subscriber(corpus, profiles[: args.asl_sample], rng)
     asl_total = asl * args.subscribers
     print(f"{args.subscribers:,} subscribers × {len(papers)} papers, stored embeddings (384-d)")
     print(
-        f"hybrid score matrix: {ours:6.2f} s  ({scores.shape[0]:,}×{scores.shape[1]}, {np.isinf(scores).sum():,} filtered)  peak RSS {peak_mib:,.0f} MiB"
+        f"hybrid score matrix: {ranking:6.2f} s  ({scores.shape[0]:,}×{scores.shape[1]}, {np.isinf(scores).sum():,} filtered)"
     )
+    print(
+        f"relevance estimates: {ours - ranking:6.2f} s  ({cleared:,} pairs clear the {DEFAULT_STRICTNESS.value} floor)"
+    )
+    print(f"both (what a send run computes): {ours:6.2f} s  peak RSS {peak_mib:,.0f} MiB")
     print(
         f"arxiv-sanity-lite (LinearSVC per subscriber over {len(corpus)} papers): {asl * 1000:.1f} ms each on {args.asl_sample} subscribers"
     )
     print(f"   extrapolated to {args.subscribers:,}: {asl_total:,.0f} s (EXTRAPOLATED)")
     print(
-        f"ratio: {asl_total / ours:,.0f}x; target under 10 s: {'met' if ours < 10 else 'MISSED'}; target ratio >= 100x: {'met' if asl_total / ours >= 100 else 'MISSED'}"
+        f"ratio: {asl_total / ours:,.0f}x; target under 2 s: {'met' if ours < 2 else 'MISSED'}; target ratio >= 100x: {'met' if asl_total / ours >= 100 else 'MISSED'}"
     )
 
 

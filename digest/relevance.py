@@ -31,7 +31,9 @@ from importlib import resources
 
 import bm25s
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
+from scipy import sparse
 
 from digest.scoring import _STEMMER, Matrix, PaperIndex, Profile, ProfileVectors, vote_model
 
@@ -87,11 +89,23 @@ class Reference:
         return math.log((self.docs + 1) / (self.df.get(term, 0) + 0.5))
 
     def standardise(self, queries: Matrix, similarity: Matrix) -> Matrix:
-        """``similarity`` (queries × papers) as z against each query's background cosines."""
-        background = queries @ self.vectors.T
-        mean = background.mean(axis=1, keepdims=True)
-        spread = background.std(axis=1, keepdims=True) + 1e-6
-        return np.asarray((similarity - mean) / spread, dtype=np.float32)
+        """``similarity`` (queries × papers) as z against each query's background cosines.
+        Their mean and spread come from the background's mean and covariance (q·μ and
+        √(qᵀΣq), the same figures), so 100,000 queries never make a 100,000 × 1,500 matrix."""
+        mean, covariance = self._moments
+        centre = queries @ mean
+        variance = np.einsum("ij,ij->i", queries @ covariance, queries)
+        spread = np.sqrt(np.maximum(variance, 0.0)) + np.float32(1e-6)
+        z = (similarity - centre[:, None]) / spread[:, None]
+        return np.asarray(z, dtype=np.float32)
+
+    @functools.cached_property
+    def _moments(self) -> tuple[Matrix, Matrix]:
+        vectors = self.vectors.astype(np.float64)
+        mean = vectors.mean(axis=0)
+        centred = vectors - mean
+        covariance = centred.T @ centred / len(vectors)
+        return mean.astype(np.float32), covariance.astype(np.float32)
 
 
 class Calibration(BaseModel):
@@ -124,15 +138,31 @@ def features(
 ) -> Matrix:
     """The parts of every (profile, paper): (profiles × papers × parts), in ``SEMANTIC_PARTS``
     order with a model, ``LEXICAL_PARTS`` without."""
-    lexical = np.stack(
-        [_keywords(index, profiles), *_coverage(index, profiles, reference)], axis=-1
-    )
+    words = [p.words for p in profiles]  # each profile's own words, read once
+    lexical = np.stack([_keywords(index, profiles), *_coverage(index, words, reference)], axis=-1)
     if vectors is None or index.embeddings is None:
         return lexical
-    semantic = reference.standardise(vectors.query, vectors.query @ index.embeddings.T)
-    semantic[~vectors.query.any(axis=1)] = 0.0  # a profile with no words has no query
+    semantic = _semantic(index.embeddings, profiles, words, vectors.query, reference)
     liked = _liked(index, vectors, reference)
     return np.concatenate([semantic[..., None], lexical, liked[..., None]], axis=-1)
+
+
+def _semantic(
+    embeddings: Matrix,
+    profiles: Sequence[Profile],
+    words: Sequence[str],
+    queries: Matrix,
+    reference: Reference,
+) -> Matrix:
+    """Each profile's cosines with the papers as z against its background. Profiles with the
+    same words (and example papers) share one query vector: each is standardised once."""
+    first: dict[tuple[str, tuple[str, ...]], int] = {}
+    keys = zip(words, (p.examples for p in profiles), strict=True)
+    rows = np.array([first.setdefault(key, r) for r, key in enumerate(keys)])
+    distinct = np.unique(rows)
+    semantic = reference.standardise(queries[distinct], queries[distinct] @ embeddings.T)
+    semantic[~queries[distinct].any(axis=1)] = 0.0  # a profile with no words has no query
+    return semantic[np.searchsorted(distinct, rows)]
 
 
 def estimate_matrix(
@@ -155,41 +185,82 @@ def estimate_matrix(
 
 
 def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> Matrix:
-    """The share of each profile's keywords that each paper contains as whole words."""
-    out = np.zeros((len(profiles), len(index)), dtype=np.float32)
+    """The share of each profile's keywords that each paper contains as whole words: a sparse
+    (profiles × keywords) matrix of shares times (keywords × papers) mentions, so 100,000
+    profiles cost one product, each distinct keyword one scan."""
+    columns: dict[str, int] = {}
+    shares = _Shares(len(profiles))
+    seen: dict[tuple[str, ...], NDArray[np.int64]] = {}
     for row, profile in enumerate(profiles):
-        words = [k for k in profile.keywords if k.strip()]
-        if words:
-            out[row] = np.mean([index.mentions(k) for k in words], axis=0)
-    return out
+        cols = seen.get(profile.keywords)
+        if cols is None:
+            words = [k.lower() for k in profile.keywords if k.strip()]
+            cols = np.array([columns.setdefault(w, len(columns)) for w in words], dtype=np.int64)
+            seen[profile.keywords] = cols
+        shares.add(row, cols)
+    mentions = np.zeros((len(columns), len(index)), dtype=np.float32)
+    for word, col in columns.items():
+        mentions[col] = index.mentions(word)
+    return shares.times(mentions)
 
 
 def _coverage(
-    index: PaperIndex, profiles: Sequence[Profile], reference: Reference
+    index: PaperIndex, words: Sequence[str], reference: Reference
 ) -> tuple[Matrix, Matrix]:
-    """IDF-weighted share of each profile's terms in each paper's text, and in its title."""
-    text = np.zeros((len(profiles), len(index)), dtype=np.float32)
-    title = np.zeros_like(text)
-    present = index.weights > 0
-    titles = _title_terms(index)
-    for row, profile in enumerate(profiles):
-        terms = list(
-            dict.fromkeys(
-                PaperIndex.query_terms(" ".join([profile.name, profile.text, *profile.keywords]))
-            )
-        )
-        if not terms:
-            continue
-        idf = np.array([reference.idf(t) for t in terms], dtype=np.float32)
-        total = float(idf.sum())
-        for term, weight in zip(terms, idf, strict=True):
-            position = index.vocab.get(term)
-            if position is not None:
-                text[row] += weight * present[position].toarray().ravel()
-            title[row] += weight * np.fromiter((term in t for t in titles), dtype=np.float32)
-        text[row] /= total
-        title[row] /= total
-    return text, title
+    """IDF-weighted share of each profile's terms in each paper's text, and in its title; as
+    in ``_keywords``, one sparse product over the profiles' distinct terms."""
+    columns: dict[str, int] = {}
+    shares = _Shares(len(words))
+    seen: dict[str, NDArray[np.int64]] = {}
+    for row, text in enumerate(words):
+        cols = seen.get(text)
+        if cols is None:
+            terms = dict.fromkeys(PaperIndex.query_terms(text))
+            cols = np.array([columns.setdefault(t, len(columns)) for t in terms], dtype=np.int64)
+            seen[text] = cols
+        shares.add(row, cols)
+    idf = np.array([reference.idf(t) for t in columns], dtype=np.float32)
+    in_text = np.zeros((len(columns), len(index)), dtype=np.float32)
+    in_title = np.zeros_like(in_text)
+    present = (index.weights > 0).tocsr()
+    for term, col in columns.items():
+        position = index.vocab.get(term)
+        if position is not None:
+            in_text[col] = present[position].toarray().ravel()
+    for paper, title_terms in enumerate(_title_terms(index)):
+        found = [columns[t] for t in title_terms if t in columns]
+        in_title[found, paper] = 1.0
+    both = shares.times(np.hstack([in_text, in_title]), idf)
+    return both[:, : len(index)], both[:, len(index) :]
+
+
+class _Shares:
+    """A sparse (profiles × columns) matrix, built row by row from each profile's columns
+    (keywords or terms), each row weighted to sum to one."""
+
+    def __init__(self, rows: int) -> None:
+        self.lengths = np.zeros(rows, dtype=np.int64)
+        self.cols: list[NDArray[np.int64]] = []
+
+    def add(self, row: int, cols: NDArray[np.int64]) -> None:
+        """Row ``row``'s columns; rows are added in order."""
+        self.cols.append(cols)
+        self.lengths[row] = len(cols)
+
+    def times(self, dense: Matrix, weights: Matrix | None = None) -> Matrix:
+        """This matrix (column ``c`` weighing ``weights[c]``, or 1) times ``dense`` (columns ×
+        papers): (profiles × papers). A column listed twice in a row counts twice."""
+        rows = len(self.lengths)
+        if not self.lengths.any():
+            return np.zeros((rows, dense.shape[1]), dtype=np.float32)
+        cols = np.concatenate(self.cols)
+        values = np.ones(len(cols), dtype=np.float32) if weights is None else weights[cols]
+        row_of = np.repeat(np.arange(rows), self.lengths)
+        totals = np.bincount(row_of, weights=values, minlength=rows)
+        values = (values / totals[row_of]).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(self.lengths)])
+        matrix = sparse.csr_matrix((values, cols, indptr), shape=(rows, dense.shape[0]))
+        return np.asarray(matrix @ dense, dtype=np.float32)
 
 
 def _title_terms(index: PaperIndex) -> list[set[str]]:
@@ -203,7 +274,9 @@ def _liked(index: PaperIndex, vectors: ProfileVectors, reference: Reference) -> 
     (``scoring.vote_model``) takes over."""
     assert index.embeddings is not None
     out = np.zeros((vectors.query.shape[0], len(index)), dtype=np.float32)
-    for row in range(vectors.query.shape[0]):
+    voted = {r for r, m in enumerate(vectors.liked) if len(m)}
+    voted |= {r for r, m in enumerate(vectors.disliked) if len(m)}
+    for row in sorted(voted):
         liked, disliked = vectors.examples(row, True), vectors.examples(row, False)
         model = vote_model(liked, disliked)
         if model is not None:

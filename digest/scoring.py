@@ -134,7 +134,23 @@ class Profile(BaseModel):
 
     @property
     def query(self) -> str:
-        return " ".join([self.name, self.text, *self.keywords, *self.examples]).strip()
+        return " ".join([self.words, *self.examples]).strip()
+
+    @property
+    def words(self) -> str:
+        """The subscriber's own words: name, description and keywords (no example papers)."""
+        return " ".join([self.name, self.text, *self.keywords]).strip()
+
+    @property
+    def semantic_query(self) -> str:
+        """The text embedded for the semantic half. A 2–4-word interest ("robot manipulation")
+        is embedded as "papers on robot manipulation": MiniLM then reads it as a topic rather
+        than a phrase, which measured +0.01 (dev set) and +0.02 (HF pool) nDCG@10 for short
+        names and changed nothing for longer queries (``bench/floor.py``)."""
+        query = self.query
+        if query and len(query.split()) <= SHORT_QUERY_WORDS:
+            return f"papers on {query}"
+        return query
 
     def extended(
         self,
@@ -163,6 +179,10 @@ class Profile(BaseModel):
                 "disliked_texts": (*self.disliked_texts, *disliked_texts),
             }
         )
+
+
+SHORT_QUERY_WORDS = 5
+"""Queries of at most this many words are embedded as a topic (``Profile.semantic_query``)."""
 
 
 class Weights(BaseModel):
@@ -390,7 +410,9 @@ _VOTE_L2 = 1.0
 def profile_texts(profiles: Sequence[Profile]) -> list[str]:
     """Every text ``profile_vectors`` embeds for these profiles: to embed them in one call."""
     texts = (
-        t for p in profiles for t in (p.query, *p.liked_texts, *p.disliked_texts, *phrases_of(p))
+        t
+        for p in profiles
+        for t in (p.semantic_query, *p.liked_texts, *p.disliked_texts, *phrases_of(p))
     )
     return list(dict.fromkeys(t for t in texts if t))
 
@@ -409,7 +431,7 @@ def profile_vectors(
     index when they are candidates, else embedded from their texts). Recompute only when a
     profile changes."""
     worded = [row for row, p in enumerate(profiles) if p.query]
-    found = embedder.encode([profiles[row].query for row in worded]) if worded else None
+    found = embedder.encode([profiles[row].semantic_query for row in worded]) if worded else None
     width = found.shape[1] if found is not None else _width(index)
     # a profile of liked papers alone has no query: a zero row, so it scores by likeness only
     query = np.zeros((len(profiles), width), np.float32)
@@ -418,7 +440,7 @@ def profile_vectors(
     if index.embeddings is None:
         return ProfileVectors(query)
     phrases = tuple(phrases_of(p) for p in profiles)
-    vectors = {profiles[row].query: query[row] for row in worded}  # a phrase may be a query
+    vectors = {profiles[row].semantic_query: query[row] for row in worded}
     wanted = list(dict.fromkeys(t for ps in phrases for t in ps if t not in vectors))
     if wanted:
         vectors.update(zip(wanted, embedder.encode(wanted), strict=True))

@@ -21,7 +21,7 @@ from digest.embeddings import load_cached_embedder, load_embedder
 from digest.errors import EmbeddingError, SubscriptionError
 from digest.minilm import OnnxMiniLM, model_files_ok
 from digest.periods import Period
-from digest.relevance import Strictness, estimate_matrix, floor_of
+from digest.relevance import Reference, Strictness, estimate_matrix, features, floor_of
 from digest.scoring import (
     PaperIndex,
     PaperText,
@@ -86,6 +86,45 @@ def test_no_other_paper_of_the_day_moves_an_estimate_or_a_verdict(
     floor = floor_of(Strictness.balanced)
     assert ((alone >= floor) == (among >= floor)).all()
     assert alone[1].max() > alone[0].max()  # the seeds are about reasoning, not robots
+
+
+@pytest.mark.parametrize("semantic", [True, False])
+def test_a_profile_gets_the_same_estimates_alone_as_among_thousands(
+    semantic: bool, model: OnnxMiniLM
+) -> None:
+    """The estimate is computed for every subscriber at once (sparse products over their
+    distinct words, each distinct query standardised once): no profile's figures may depend
+    on who else is in the batch, duplicates and keyword repeats included."""
+    papers = day_papers()
+    vectors = model.encode([p.text for p in papers]) if semantic else None
+    index = PaperIndex(papers, vectors)
+    odd = Profile(keywords=("RL", "rl", "robot", "robot"))  # repeats count, case does not
+    crowd = [ROBOTS, Profile(), odd, Profile(name="LLM reasoning"), ROBOTS] * 40
+
+    def estimates(profiles: list[Profile]) -> np.ndarray:
+        own = profile_vectors(profiles, model, index) if semantic else None
+        return estimate_matrix(index, profiles, own)
+
+    together = estimates(crowd)
+    for row in range(5):
+        np.testing.assert_allclose(together[row], estimates([crowd[row]])[0], atol=1e-5)
+    np.testing.assert_allclose(together[0], together[4], atol=1e-6)
+    keyword_share = features(index, [odd], None, Reference.bundled())[0, :, 0]
+    expected = np.mean([index.mentions(k) for k in odd.keywords], axis=0)
+    np.testing.assert_allclose(keyword_share, expected, atol=1e-6)
+
+
+def test_the_background_z_is_the_one_over_all_background_papers(model: OnnxMiniLM) -> None:
+    """``Reference.standardise`` takes each query's background mean and spread from the
+    background's moments instead of 1,500 cosines per query: the same figures."""
+    reference = Reference.bundled()
+    queries = model.encode(["robot grasping", "speech synthesis", "papers on LLM reasoning"])
+    similarity = queries @ model.encode([p.text for p in day_papers()]).T
+    background = queries @ reference.vectors.T
+    expected = (similarity - background.mean(axis=1, keepdims=True)) / background.std(
+        axis=1, keepdims=True
+    )
+    np.testing.assert_allclose(reference.standardise(queries, similarity), expected, atol=1e-3)
 
 
 def test_a_section_holds_only_papers_above_its_floor_and_a_day_with_none_is_skipped() -> None:

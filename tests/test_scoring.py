@@ -267,8 +267,32 @@ def test_a_profile_without_words_has_no_query_vector() -> None:
     index = look_alikes(with_model=True)[0]
     vectors = profile_vectors([Profile(liked=("liked",)), Profile(text="robots")], embedder, index)
     assert not vectors.query[0].any() and vectors.query[1].any()
-    assert asked == ["robots"]
-    assert profile_texts([Profile(liked=("liked",)), Profile(text="robots")]) == ["robots"]
+    assert asked == ["papers on robots", "robots"]  # the query as a topic, and as a phrase
+    texts = profile_texts([Profile(liked=("liked",)), Profile(text="robots")])
+    assert texts == ["papers on robots", "robots"]
+
+
+def test_a_short_interest_is_embedded_as_a_topic_and_a_long_one_as_written() -> None:
+    """"robot manipulation" reads to MiniLM as a phrase; "papers on robot manipulation" as a
+    topic (measured better for 2–4-word interests). Longer queries go in as written, and the
+    BM25 half always sees the subscriber's own words."""
+    short = Profile(name="robot manipulation")
+    long = Profile(text="dexterous robot manipulation with learned tactile policies")
+    assert short.semantic_query == "papers on robot manipulation"
+    assert long.semantic_query == long.query
+    asked: list[str] = []
+
+    class Recording(HashedWords):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            asked.extend(texts)
+            return super().encode(texts)
+
+    embedder = Recording()
+    index = look_alikes(with_model=True)[0]
+    vectors = profile_vectors([short, long], embedder, index)
+    assert asked[:2] == ["papers on robot manipulation", long.query]
+    assert np.allclose(vectors.query[0], HashedWords().encode([short.semantic_query])[0])
+    assert set(asked) <= set(profile_texts([short, long]))  # the cache can embed them ahead
 
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
