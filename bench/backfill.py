@@ -19,7 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 WORK = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
 os.environ.update(DIGEST_DATA_DIR=str(WORK / "flow"), PREFECT_LOGGING_LEVEL="WARNING")
 
-import flows  # noqa: E402,F401  (Prefect defaults before Prefect is imported)
+from flows import use_prefect_defaults  # noqa: E402
+
+use_prefect_defaults()  # before Prefect is imported
+
 from digest.ingest import fetch_pages, ingest_pages  # noqa: E402
 from digest.periods import Period  # noqa: E402
 from digest.settings import load_settings  # noqa: E402

@@ -224,7 +224,9 @@ def main() -> None:
         clock = time.perf_counter()
         server = start_prefect_server(data / "prefect")
         booted = time.perf_counter() - clock
-    import flows  # noqa: F401  (Prefect's environment defaults)
+    from flows import use_prefect_defaults
+
+    use_prefect_defaults()  # before Prefect is imported
     from flows.daily import daily
 
     settings = load_settings()

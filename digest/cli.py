@@ -44,7 +44,6 @@ from digest.themes import get_theme, load_themes
 __all__ = ["app", "reporting_errors"]
 
 app = typer.Typer(
-    name="digest",
     help="papers-digest: Hugging Face Daily Papers into a store, then into personal digests.",
     no_args_is_help=True,
     add_completion=False,

@@ -21,6 +21,7 @@ from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +39,8 @@ from digest.tokens import Purpose, Tokens
 
 __all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer", "ThemeEntry"]
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(str(resources.files("digest.templates")))
+"""The templates shipped inside the package (top-level ``templates/`` in a checkout)."""
 WIRE = email.policy.SMTP.clone(max_line_length=998)
 _SPACE = re.compile(r"\s+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

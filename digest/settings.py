@@ -6,6 +6,7 @@ there is deliberately no module-level instance, so tests and flows never share h
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +20,8 @@ from digest.keys import KeyRing, load_keys
 
 __all__ = ["BUNDLED_SEEDS_DIR", "Settings", "load_settings"]
 
-BUNDLED_SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+BUNDLED_SEEDS_DIR = Path(str(resources.files("digest.seeds")))
+"""The seed pages shipped inside the package (top-level ``seeds/`` in a checkout)."""
 """The five sample pages shipped with the repository (``seeds/``)."""
 
 DEFAULT_USER_AGENT = "papers-digest/0.1 (research-paper newsletter; polite bot)"

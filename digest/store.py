@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("digest.store")
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(str(resources.files("digest") / "migrations"))
 T = TypeVar("T")
 
 

@@ -3,6 +3,7 @@ a profile. A theme becomes a scoring ``Profile`` through its name, description a
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,7 @@ from digest.scoring import Profile
 
 __all__ = ["CATALOGUE", "Theme", "get_theme", "load_themes"]
 
-CATALOGUE = Path(__file__).resolve().parent / "data" / "themes.yaml"
+CATALOGUE = Path(str(resources.files("digest") / "data" / "themes.yaml"))
 
 
 class Theme(BaseModel):

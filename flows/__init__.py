@@ -1,8 +1,7 @@
 """Prefect flows over the ``digest`` library: orchestration only, every task one library call.
 
-Importing this package starts nothing. It only sets quiet, project-local defaults for Prefect
-(no telemetry, state under ``DIGEST_DATA_DIR/prefect``, a startup timeout that suits 2-core
-machines) before Prefect is first imported; anything already set in the environment wins.
+Importing this package does nothing. The console script (``flows.cli.main``) first calls
+``use_prefect_defaults``, before Prefect is imported; tests and benchmarks call it too.
 """
 
 from __future__ import annotations
@@ -10,13 +9,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_DEFAULTS = {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    "PREFECT_HOME": str(Path(os.environ.get("DIGEST_DATA_DIR", "data")).resolve() / "prefect"),
-}
-for _name, _value in _DEFAULTS.items():
-    os.environ.setdefault(_name, _value)
-# Prefect creates its home with a single mkdir; make the parents (the data folder) first.
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+__all__ = ["use_prefect_defaults"]
+
+
+def use_prefect_defaults() -> None:
+    """Quiet, project-local defaults for Prefect: no telemetry, its state under
+    ``DIGEST_DATA_DIR/prefect``, a startup timeout that suits 2-core machines. Anything already
+    set in the environment wins. Call it before Prefect is imported: it reads them then."""
+    defaults = {
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "PREFECT_HOME": str(Path(os.environ.get("DIGEST_DATA_DIR", "data")).resolve() / "prefect"),
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    # Prefect creates its home with a single mkdir; make the parents (the data folder) first.
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The ``digest`` console script: the library commands plus those that run Prefect flows.
+"""The ``digest`` console script: the library commands (``digest.cli``) plus those that run
+Prefect flows (here), composed into one app by ``build_app``; ``main`` is the entry point.
 
 Flow commands import Prefect lazily, so ``digest papers`` stays quick.
 """
@@ -9,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-import flows  # noqa: F401  (sets Prefect's environment defaults before Prefect is imported)
 from digest import ledger
-from digest.cli import app, reporting_errors
+from digest.cli import app as library_app
+from digest.cli import reporting_errors
 from digest.models import Cadence
 from digest.periods import days, parse_date, parse_period
 from digest.settings import BUNDLED_SEEDS_DIR, load_settings
@@ -19,11 +20,36 @@ from digest.sources import SOURCE_NAMES, get_source
 from digest.store import count_rows, get_engine
 from digest.subscriptions import import_subscribers, list_subscribers
 from digest.themes import load_themes
+from flows import use_prefect_defaults
 
-__all__ = ["app"]
+__all__ = ["build_app", "main"]
 
 SOURCE_HELP = f"One of: {', '.join(SOURCE_NAMES)}."
 EXAMPLE_SUBSCRIBERS = BUNDLED_SEEDS_DIR / "subscribers.yaml"
+
+app = typer.Typer()
+"""The commands that run flows; ``build_app`` adds them to the library's."""
+
+
+def build_app() -> typer.Typer:
+    """The whole ``digest`` command: the library's commands and the flow commands."""
+    whole = typer.Typer(
+        name="digest",
+        help=library_app.info.help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    whole.add_typer(library_app)
+    whole.add_typer(app)
+    return whole
+
+
+def main() -> None:
+    """The console script: Prefect's defaults first (before Prefect is imported), then the
+    command line."""
+    use_prefect_defaults()
+    build_app()()
 
 
 @app.command()

@@ -15,7 +15,10 @@ from hypothesis import settings as hypothesis_settings
 # pytest's capture stream after it is closed; tests read results, not Prefect's log.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-import flows  # noqa: E402,F401  (Prefect environment defaults, before Prefect is imported)
+from flows import use_prefect_defaults  # noqa: E402
+
+use_prefect_defaults()  # before Prefect is imported
+
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
 from digest.sources.http import Fetcher  # noqa: E402
 from digest.store import get_engine  # noqa: E402

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -19,12 +22,14 @@ from digest.errors import ConfigError, StoreError
 from digest.ingest import ingest_pages, read_pages
 from digest.settings import Settings, load_settings
 from digest.store import get_engine
-from flows.cli import app
+from flows.cli import build_app
 from tests.conftest import SEEDS
 from tests.test_store import damage
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 runner = CliRunner()
+
+app = build_app()
 
 
 @pytest.fixture
@@ -295,12 +300,13 @@ def test_rank_embeds_each_paper_once_and_keeps_the_vectors(clean_environ: Path) 
     cache = clean_environ / "embeddings" / "all-MiniLM-L6-v2.npz"
     with np.load(cache) as stored:
         after_first = dict(zip(stored["keys"], stored["vectors"], strict=True))
-    assert len(after_first) == 301 + 1  # every paper, and the profile
+    # every paper, and the profile: a short interest is embedded as a topic and as a phrase
+    assert len(after_first) == 301 + 2
     second = runner.invoke(app, ["rank", "--interest", "spoken dialogue", "--json"])
     assert second.exit_code == 0
     with np.load(cache) as stored:
         after_second = dict(zip(stored["keys"], stored["vectors"], strict=True))
-    assert len(after_second) == 301 + 2  # only the new profile was embedded
+    assert len(after_second) == 301 + 4  # only the new profile was embedded
     assert all(np.array_equal(after_second[k], v) for k, v in after_first.items())
     assert json.loads(first.stdout)[0]["why"]
 
@@ -506,3 +512,32 @@ def test_status_shows_papers_ingests_subscribers_and_deliveries(
     )
     text = runner.invoke(app, ["status"]).stdout
     assert "Subscribers: 2 confirmed; 0 suppressed" in text and "daily  2026-04-15" in text
+
+
+def test_importing_the_flows_and_the_cli_changes_nothing(tmp_path: Path) -> None:
+    """No import side effects: importing every flow module and the CLI sets no environment
+    variable and creates no folder; ``main`` sets Prefect's defaults, and the one app it
+    builds holds the library's commands and the flow commands alike."""
+    data = tmp_path / "data"
+    probe = (
+        "import os, flows, flows.cli, flows.daily, flows.send, flows.ingest, flows.backfill\n"
+        "from digest.cli import app as library\n"
+        "names = {c.name or c.callback.__name__ for c in library.registered_commands}\n"
+        "assert 'run' not in names, 'a flow command was added onto the library app'\n"
+        "print(os.environ.get('PREFECT_HOME', 'unset'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DO_NOT"))}
+    env["DIGEST_DATA_DIR"] = str(data)
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "unset" and not data.exists()
+    helped = subprocess.run(
+        [sys.executable, "-c", "from flows.cli import main; main()", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert all(f" {name} " in helped.stdout for name in ("papers", "rank", "run", "send"))
+    assert (data / "prefect").is_dir()  # main() set Prefect's home under the data folder

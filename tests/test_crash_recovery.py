@@ -21,7 +21,7 @@ from tests.smtp_sink import Sink
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE = 60
-DIGEST = [sys.executable, "-c", "from flows.cli import app; app()"]
+DIGEST = [sys.executable, "-c", "from flows.cli import main; main()"]
 
 
 def children(pid: int) -> list[int]:

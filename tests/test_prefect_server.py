@@ -145,7 +145,7 @@ def test_digest_serve_runs_a_backfill_triggered_from_the_prefect_cli(
     serve_week(site)
     env = {**server, "DIGEST_HF_BASE_URL": site.url, "DIGEST_HTTP_BACKOFF": "0"}
     serving = subprocess.Popen(
-        [sys.executable, "-c", "from flows.cli import app; app()", "serve"],
+        [sys.executable, "-c", "from flows.cli import main; main()", "serve"],
         env=env,
         cwd=REPO,
         stdout=(tmp_path / "serve.log").open("w"),

@@ -273,7 +273,7 @@ def test_a_profile_without_words_has_no_query_vector() -> None:
 
 
 def test_a_short_interest_is_embedded_as_a_topic_and_a_long_one_as_written() -> None:
-    """"robot manipulation" reads to MiniLM as a phrase; "papers on robot manipulation" as a
+    """ "robot manipulation" reads to MiniLM as a phrase; "papers on robot manipulation" as a
     topic (measured better for 2–4-word interests). Longer queries go in as written, and the
     BM25 half always sees the subscriber's own words."""
     short = Profile(name="robot manipulation")

@@ -205,7 +205,14 @@ def test_digest_web_serves_the_app_on_the_configured_port(clean_environ: Path) -
     from bs4 import BeautifulSoup
 
     port = free_port()
-    command = [sys.executable, "-c", "from flows.cli import app; app()", "web", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-c",
+        "from flows.cli import main; main()",
+        "web",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         command, env={**os.environ, "DIGEST_SIGNUP_RATE": "3/minute"}, stderr=subprocess.PIPE
     )

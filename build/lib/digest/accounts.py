@@ -1,0 +1,461 @@
+"""A subscriber's own account, as the web app changes it: double opt-in sign-up, confirmation,
+preferences, pause, feedback votes, unsubscribe, export and deletion. Each operation is one
+transaction keyed by the (already verified) address; nothing here knows about HTTP.
+
+A sign-up never changes a confirmed subscriber (anyone can type any address into a form): it
+only asks for a "manage your subscription" email, and at most one email per address goes out
+per ``resend_after``, whatever the form is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from digest.errors import StoreError, SubscriptionError
+from digest.models import (
+    Cadence,
+    Delivery,
+    Feedback,
+    Paper,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    utcnow,
+)
+from digest.relevance import DEFAULT_STRICTNESS, Strictness
+from digest.store import session_scope
+from digest.subscriptions import MAX_TEXT, SubscriptionRequest, check_request, new_subscription
+from digest.themes import Theme
+
+__all__ = [
+    "Account",
+    "ConfirmOutcome",
+    "Preferences",
+    "SignUp",
+    "Vote",
+    "account",
+    "confirm",
+    "delete_account",
+    "email_for_link",
+    "export_account",
+    "leave",
+    "link_for",
+    "paper_title",
+    "record_feedback",
+    "sign_up",
+    "sign_up_failed",
+    "update_preferences",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_VOTES = 200
+"""Liked / disliked papers kept per subscription (the newest); older votes age out."""
+
+
+class Vote(StrEnum):
+    more = "more"
+    less = "less"
+
+
+class Preferences(BaseModel):
+    """What the preferences page edits; the same limits as a sign-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    themes: tuple[str, ...] = ()
+    interest: str = Field("", max_length=MAX_TEXT)
+    keywords: tuple[str, ...] = Field((), max_length=50)
+    require: tuple[str, ...] = Field((), max_length=20)
+    exclude: tuple[str, ...] = Field((), max_length=20)
+    cadence: Cadence = Cadence.daily
+    max_items: int = Field(10, ge=1, le=50)
+    strictness: Strictness = DEFAULT_STRICTNESS
+    paused: bool = False
+    quiet_days: bool = False
+
+    @field_validator("themes", "keywords", "require", "exclude")
+    @classmethod
+    def _words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+        if any(len(v) > 200 for v in cleaned):
+            raise ValueError("each entry must be at most 200 characters")
+        return cleaned
+
+
+class Account(BaseModel):
+    """A subscriber as their preferences page shows them."""
+
+    email: str
+    status: SubscriberStatus
+    preferences: Preferences
+    votes: int
+
+
+class SignUp(BaseModel):
+    """What a sign-up did: which email to send now, if any (``confirm`` or ``manage``)."""
+
+    email: str
+    send: str | None
+    at: datetime | None = None
+
+
+class ConfirmOutcome(StrEnum):
+    confirmed = "confirmed"
+    already = "already"
+    stale = "stale"
+    """The link is older than the latest sign-up email, or the address has left since."""
+
+
+def sign_up(
+    engine: Engine,
+    request: SubscriptionRequest,
+    themes: dict[str, Theme],
+    resend_after: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+) -> SignUp:
+    """Record a web sign-up (unconfirmed) and say whether to email the address now."""
+    now = now or utcnow()
+    check_request(request, themes)
+    try:
+        with session_scope(engine) as session:
+            found = _by_email(session, request.email)
+            throttled = found is not None and _recent(found.confirm_sent_at, now, resend_after)
+            if found is not None and found.status == SubscriberStatus.confirmed:
+                send = None if throttled else "manage"
+            else:
+                send = None if throttled else "confirm"
+                found = _pending(session, found, request, now)
+            if send is not None:
+                found.confirm_sent_at = now
+                session.add(found)
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, IntegrityError):
+            raise
+        # the same address signing up twice at once: the other request won and sends the email
+        return SignUp(email=request.email, send=None)
+    return SignUp(email=request.email, send=send, at=now if send else None)
+
+
+def sign_up_failed(engine: Engine, email: str, at: datetime) -> None:
+    """The sign-up email could not be sent: let the next attempt send it at once."""
+    with session_scope(engine) as session:
+        found = _by_email(session, email)
+        if found is None or found.confirm_sent_at is None:
+            return
+        if _aware(found.confirm_sent_at) == _aware(at):  # SQLite gives it back naive
+            found.confirm_sent_at = None
+            session.add(found)
+
+
+def confirm(engine: Engine, email: str, issued_at: datetime) -> ConfirmOutcome:
+    """Confirm ``email`` from a link made at ``issued_at``; a replay changes nothing."""
+    with session_scope(engine) as session:
+        found = _by_email(session, email)
+        if found is None or found.status == SubscriberStatus.unsubscribed:
+            return ConfirmOutcome.stale
+        if found.status == SubscriberStatus.confirmed:
+            return ConfirmOutcome.already
+        sent = found.confirm_sent_at
+        if sent is not None and issued_at < _aware(sent).replace(microsecond=0):
+            return ConfirmOutcome.stale
+        found.status = SubscriberStatus.confirmed
+        found.confirmed_at = found.updated_at = utcnow()
+        session.add(found)
+        return ConfirmOutcome.confirmed
+
+
+def account(engine: Engine, email: str) -> Account | None:
+    """The subscriber's account, or None when there is none (deleted, never existed)."""
+    with Session(engine) as session:
+        found = _by_email(session, email)
+        if found is None:
+            return None
+        rows = _subscriptions(session, found)
+        votes = len(
+            session.exec(select(Feedback.id).where(Feedback.subscriber_id == found.id)).all()
+        )
+    active = [r for r in rows if r.active]
+    profile = next((r for r in active if r.theme_id is None), None)
+    first = active[0] if active else None
+    return Account(
+        email=found.email,
+        status=found.status,
+        votes=votes,
+        preferences=Preferences(
+            themes=tuple(r.theme_id for r in active if r.theme_id),
+            interest=profile.interest if profile else "",
+            keywords=tuple(profile.keywords) if profile else (),
+            require=tuple(profile.require) if profile else (),
+            exclude=tuple(profile.exclude) if profile else (),
+            cadence=first.cadence if first else Cadence.daily,
+            max_items=first.max_items if first else 10,
+            strictness=Strictness(first.strictness) if first else DEFAULT_STRICTNESS,
+            paused=found.paused,
+            quiet_days=found.quiet_days,
+        ),
+    )
+
+
+def update_preferences(
+    engine: Engine, email: str, preferences: Preferences, themes: dict[str, Theme]
+) -> None:
+    """Make the subscriber's subscriptions match ``preferences``, all or nothing. Saving
+    from the emailed link also (re)subscribes someone who had left."""
+    unknown = [t for t in preferences.themes if t not in themes]
+    if unknown:
+        raise SubscriptionError(f"theme {unknown[0]!r} is not in the catalogue")
+    personal = bool(preferences.interest.strip() or preferences.keywords)
+    if not preferences.themes and not personal:
+        raise SubscriptionError("choose at least one theme, or write an interest or a keyword")
+    with session_scope(engine) as session:
+        found = _require(session, email)
+        rows = _subscriptions(session, found)
+        liked, disliked = _votes(session, found)
+        wanted: list[Subscription] = []
+        for theme_id in preferences.themes:
+            row = next((r for r in rows if r.theme_id == theme_id), None)
+            wanted.append(row or _fresh(found, theme_id, liked, disliked))
+        if personal:
+            row = next((r for r in rows if r.theme_id is None and r.active), None)
+            row = row or _fresh(found, None, liked, disliked)
+            row.interest = preferences.interest.strip()
+            row.keywords, row.require = list(preferences.keywords), list(preferences.require)
+            row.exclude = list(preferences.exclude)
+            wanted.append(row)
+        for row in rows:
+            row.active = False
+            session.add(row)
+        for row in wanted:
+            row.active, row.cadence = True, preferences.cadence
+            row.max_items, row.strictness = preferences.max_items, preferences.strictness.value
+            session.add(row)
+        found.paused, found.quiet_days = preferences.paused, preferences.quiet_days
+        if found.status != SubscriberStatus.confirmed:  # the link proved the mailbox is theirs
+            found.status, found.confirmed_at = SubscriberStatus.confirmed, utcnow()
+        found.updated_at = utcnow()
+        session.add(found)
+
+
+def leave(engine: Engine, email: str) -> bool:
+    """Unsubscribe ``email`` from everything; False if it was not subscribed (idempotent)."""
+    with session_scope(engine) as session:
+        found = _by_email(session, email)
+        if found is None or found.status == SubscriberStatus.unsubscribed:
+            return False
+        found.status = SubscriberStatus.unsubscribed
+        found.updated_at = utcnow()
+        session.add(found)
+        return True
+
+
+def paper_title(engine: Engine, key: str) -> str | None:
+    with Session(engine) as session:
+        title: str | None = session.exec(select(Paper.title).where(Paper.key == key)).first()
+    return title
+
+
+def record_feedback(engine: Engine, email: str, paper_key: str, vote: Vote) -> bool:
+    """Record "more / less like this" and move every subscription's profile with it: the
+    paper joins its liked (or disliked) examples, leaving the other list. False when the
+    paper or the subscriber is unknown."""
+    with session_scope(engine) as session:
+        found = _by_email(session, email)
+        exists = session.exec(select(Paper.id).where(Paper.key == paper_key)).first()
+        if found is None or found.id is None or exists is None:
+            return False
+        row = session.exec(
+            select(Feedback).where(
+                Feedback.subscriber_id == found.id, Feedback.paper_key == paper_key
+            )
+        ).first()
+        row = row or Feedback(subscriber_id=found.id, paper_key=paper_key, vote=vote.value)
+        row.vote, row.at = vote.value, utcnow()
+        session.add(row)
+        for subscription in _subscriptions(session, found):
+            keep, drop = (
+                (subscription.liked, subscription.disliked)
+                if vote is Vote.more
+                else (subscription.disliked, subscription.liked)
+            )
+            kept = [k for k in keep if k != paper_key][-(MAX_VOTES - 1) :] + [paper_key]
+            dropped = [k for k in drop if k != paper_key]
+            if vote is Vote.more:
+                subscription.liked, subscription.disliked = kept, dropped
+            else:
+                subscription.disliked, subscription.liked = kept, dropped
+            session.add(subscription)
+        return True
+
+
+def export_account(engine: Engine, email: str) -> dict[str, Any] | None:
+    """Everything stored about ``email``, as JSON-ready data (the privacy export)."""
+    with Session(engine) as session:
+        found = _by_email(session, email)
+        if found is None:
+            return None
+        rows = _subscriptions(session, found)
+        votes = session.exec(select(Feedback).where(Feedback.subscriber_id == found.id)).all()
+        sent = session.exec(
+            select(Delivery)
+            .where(Delivery.subscriber_id == found.id)
+            .order_by(col(Delivery.period_start))
+        ).all()
+    person = found.model_dump(mode="json", exclude={"id", "channel"})
+    person["channel"] = "apprise" if found.channel else "email"
+    return {
+        "subscriber": person,
+        "subscriptions": [r.model_dump(mode="json", exclude={"id", "subscriber_id"}) for r in rows],
+        "feedback": [v.model_dump(mode="json", exclude={"id", "subscriber_id"}) for v in votes],
+        "deliveries": [
+            d.model_dump(
+                mode="json",
+                include={
+                    "issue_id",
+                    "cadence",
+                    "period_start",
+                    "period_end",
+                    "status",
+                    "channel",
+                    "paper_keys",
+                    "sent_at",
+                },
+            )
+            for d in sent
+        ],
+    }
+
+
+def delete_account(
+    engine: Engine,
+    email: str,
+    erase_issues: Callable[[list[str]], object] = lambda _: None,
+) -> bool:
+    """Erase the subscriber and everything tied to them; False if there was nothing.
+
+    ``erase_issues`` gets the ids of their issues (from the ledger) before the ledger rows that
+    name them go, to delete what was written outside the store (the archive's "view in
+    browser" pages); if it raises, nothing is deleted from the store. On SQLite the deleted
+    rows are overwritten (``secure_delete``) and the write-ahead log, which still holds their
+    old pages, is then copied back and emptied."""
+    with session_scope(engine) as session:
+        found = _by_email(session, email)
+        if found is None:
+            return False
+        issues = session.exec(
+            select(Delivery.issue_id).where(Delivery.subscriber_id == found.id)
+        ).all()
+        erase_issues(list(issues))
+        for table in (Delivery, Feedback, Subscription):
+            session.exec(delete(table).where(col(table.subscriber_id) == found.id))
+        session.delete(found)
+    _checkpoint(engine)
+    return True
+
+
+def _checkpoint(engine: Engine) -> None:
+    """SQLite: move the write-ahead log into the database file and truncate it, so deleted
+    rows leave the disk now rather than at some later checkpoint. Best effort: a reader that
+    holds an old snapshot keeps the log until the next checkpoint (logged)."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as connection:
+            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    except SQLAlchemyError as exc:
+        log.warning("checkpointing the database after a deletion failed: %s", exc)
+        return
+    if busy:
+        log.warning("the database was busy: deleted rows stay in its log until a checkpoint")
+
+
+def _pending(
+    session: Session, found: Subscriber | None, request: SubscriptionRequest, now: datetime
+) -> Subscriber:
+    """The unconfirmed subscriber with exactly the request's subscriptions (a later sign-up
+    before confirming replaces an earlier one: the newest form is what they meant)."""
+    if found is None:
+        found = Subscriber(email=request.email, created_at=now, updated_at=now)
+    found.status, found.updated_at = SubscriberStatus.unconfirmed, now
+    found.name = request.name or found.name
+    found.timezone = request.timezone
+    found.quiet_days = bool(request.quiet_days)
+    session.add(found)
+    session.flush()
+    session.exec(delete(Subscription).where(col(Subscription.subscriber_id) == found.id))
+    for theme_id in request.themes:
+        session.add(new_subscription(found, request, theme_id=theme_id))
+    if request.has_profile:
+        session.add(new_subscription(found, request, theme_id=None))
+    return found
+
+
+def _fresh(
+    subscriber: Subscriber, theme_id: str | None, liked: list[str], disliked: list[str]
+) -> Subscription:
+    request = SubscriptionRequest(email=subscriber.email)
+    row = new_subscription(subscriber, request, theme_id=theme_id)
+    row.liked, row.disliked = list(liked), list(disliked)
+    return row
+
+
+def _votes(session: Session, subscriber: Subscriber) -> tuple[list[str], list[str]]:
+    votes = session.exec(
+        select(Feedback).where(Feedback.subscriber_id == subscriber.id).order_by(col(Feedback.at))
+    ).all()
+    liked = [v.paper_key for v in votes if v.vote == Vote.more][-MAX_VOTES:]
+    disliked = [v.paper_key for v in votes if v.vote == Vote.less][-MAX_VOTES:]
+    return liked, disliked
+
+
+def email_for_link(engine: Engine, link_id: str) -> str | None:
+    """The address whose personal links carry ``link_id`` (None once revoked or deleted)."""
+    with Session(engine) as session:
+        found = session.exec(select(Subscriber.email).where(Subscriber.link_id == link_id))
+        return found.first()
+
+
+def link_for(engine: Engine, email: str) -> str | None:
+    """The link id that ``email``'s personal links carry (None for an unknown address)."""
+    with Session(engine) as session:
+        found = session.exec(select(Subscriber.link_id).where(Subscriber.email == email))
+        return found.first()
+
+
+def _by_email(session: Session, email: str) -> Subscriber | None:
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+
+def _require(session: Session, email: str) -> Subscriber:
+    found = _by_email(session, email)
+    if found is None:
+        raise SubscriptionError(f"{email}: no such subscriber")
+    return found
+
+
+def _subscriptions(session: Session, subscriber: Subscriber) -> list[Subscription]:
+    return list(
+        session.exec(
+            select(Subscription)
+            .where(Subscription.subscriber_id == subscriber.id)
+            .order_by(col(Subscription.id))
+        ).all()
+    )
+
+
+def _recent(moment: datetime | None, now: datetime, window: timedelta) -> bool:
+    return moment is not None and now - _aware(moment) < window
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

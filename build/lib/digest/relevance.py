@@ -1,0 +1,302 @@
+"""How likely a subscriber wants a paper, on an absolute scale: the floor a digest's sections
+must clear. Pure: no database, no network.
+
+The ranking (``digest.scoring``) z-scores every part over the day's candidates, so it says
+which papers are best *today*, never whether any is good enough: a thin day would fill a
+section with filler. The estimate here depends only on the paper and the profile. Each part is
+standardised against a fixed background instead of the day (``Reference``: 1,500 papers
+bundled with the package, their MiniLM vectors and their terms' document counts), and a
+logistic model (``Calibration``, fitted by ``bench/calibrate.py`` on labelled data) turns the
+parts into a probability:
+
+    semantic   cosine of profile and paper, as z against the background papers
+    keywords   share of the profile's keywords the paper contains (whole words)
+    coverage   share of the profile's words (IDF-weighted by the background) in the paper
+    title      the same share, in the title alone
+    liked      likeness to liked papers minus disliked (z against the background), if any
+
+Adding or removing other papers changes no paper's estimate. Without a model the semantic
+and liked parts are missing and the lexical calibration is used instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+
+import bm25s
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+from scipy import sparse
+
+from digest.scoring import _STEMMER, Matrix, PaperIndex, Profile, ProfileVectors, vote_model
+
+__all__ = [
+    "DEFAULT_STRICTNESS",
+    "Calibration",
+    "Reference",
+    "Strictness",
+    "estimate_matrix",
+    "features",
+    "floor_of",
+    "reference_terms",
+]
+
+REFERENCE = resources.files("digest") / "data" / "reference.npz"
+
+
+class Strictness(StrEnum):
+    """How sure the estimate must be before a paper is sent; per subscription."""
+
+    strict = "strict"
+    balanced = "balanced"
+    broad = "broad"
+
+
+DEFAULT_STRICTNESS = Strictness.balanced
+
+
+def floor_of(strictness: Strictness | str) -> float:
+    """The estimate a paper must reach to be sent at ``strictness`` (the calibration's)."""
+    return Calibration.bundled().floors[Strictness(strictness)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The fixed background papers: their vectors and each stemmed term's document count."""
+
+    vectors: Matrix
+    df: dict[str, int]
+    docs: int
+
+    @classmethod
+    @functools.cache
+    def bundled(cls) -> Reference:
+        with resources.as_file(REFERENCE) as path, np.load(path) as data:
+            return cls(
+                vectors=data["vectors"].astype(np.float32),
+                df=dict(zip(data["terms"].tolist(), data["df"].tolist(), strict=True)),
+                docs=int(data["docs"]),
+            )
+
+    def idf(self, term: str) -> float:
+        return math.log((self.docs + 1) / (self.df.get(term, 0) + 0.5))
+
+    def standardise(self, queries: Matrix, similarity: Matrix) -> Matrix:
+        """``similarity`` (queries × papers) as z against each query's background cosines.
+        Their mean and spread come from the background's mean and covariance (q·μ and
+        √(qᵀΣq), the same figures), so 100,000 queries never make a 100,000 × 1,500 matrix."""
+        mean, covariance = self._moments
+        centre = queries @ mean
+        variance = np.einsum("ij,ij->i", queries @ covariance, queries)
+        spread = np.sqrt(np.maximum(variance, 0.0)) + np.float32(1e-6)
+        z = (similarity - centre[:, None]) / spread[:, None]
+        return np.asarray(z, dtype=np.float32)
+
+    @functools.cached_property
+    def _moments(self) -> tuple[Matrix, Matrix]:
+        vectors = self.vectors.astype(np.float64)
+        mean = vectors.mean(axis=0)
+        centred = vectors - mean
+        covariance = centred.T @ centred / len(vectors)
+        return mean.astype(np.float32), covariance.astype(np.float32)
+
+
+class Calibration(BaseModel):
+    """Logistic weights over the parts, one set with the model and one without."""
+
+    model_config = ConfigDict(frozen=True)
+
+    semantic: tuple[float, ...]
+    semantic_bias: float
+    lexical: tuple[float, ...]
+    lexical_bias: float
+    floors: dict[Strictness, float]
+
+    @classmethod
+    @functools.cache
+    def bundled(cls) -> Calibration:
+        text = (resources.files("digest") / "data" / "calibration.json").read_text()
+        return cls.model_validate(json.loads(text))
+
+
+SEMANTIC_PARTS = ("semantic", "keywords", "coverage", "title", "liked")
+LEXICAL_PARTS = ("keywords", "coverage", "title")
+
+
+def features(
+    index: PaperIndex,
+    profiles: Sequence[Profile],
+    vectors: ProfileVectors | None,
+    reference: Reference,
+) -> Matrix:
+    """The parts of every (profile, paper): (profiles × papers × parts), in ``SEMANTIC_PARTS``
+    order with a model, ``LEXICAL_PARTS`` without."""
+    words = [p.words for p in profiles]  # each profile's own words, read once
+    lexical = np.stack([_keywords(index, profiles), *_coverage(index, words, reference)], axis=-1)
+    if vectors is None or index.embeddings is None:
+        return lexical
+    semantic = _semantic(index.embeddings, profiles, words, vectors.query, reference)
+    liked = _liked(index, vectors, reference)
+    return np.concatenate([semantic[..., None], lexical, liked[..., None]], axis=-1)
+
+
+def _semantic(
+    embeddings: Matrix,
+    profiles: Sequence[Profile],
+    words: Sequence[str],
+    queries: Matrix,
+    reference: Reference,
+) -> Matrix:
+    """Each profile's cosines with the papers as z against its background. Profiles with the
+    same words (and example papers) share one query vector: each is standardised once."""
+    first: dict[tuple[str, tuple[str, ...]], int] = {}
+    keys = zip(words, (p.examples for p in profiles), strict=True)
+    rows = np.array([first.setdefault(key, r) for r, key in enumerate(keys)])
+    distinct = np.unique(rows)
+    semantic = reference.standardise(queries[distinct], queries[distinct] @ embeddings.T)
+    semantic[~queries[distinct].any(axis=1)] = 0.0  # a profile with no words has no query
+    return semantic[np.searchsorted(distinct, rows)]
+
+
+def estimate_matrix(
+    index: PaperIndex,
+    profiles: Sequence[Profile],
+    vectors: ProfileVectors | None,
+    reference: Reference | None = None,
+    calibration: Calibration | None = None,
+) -> Matrix:
+    """The probability each profile wants each paper, (profiles × papers), in [0, 1]."""
+    reference = reference or Reference.bundled()
+    calibration = calibration or Calibration.bundled()
+    parts = features(index, profiles, vectors, reference)
+    if parts.shape[-1] == len(SEMANTIC_PARTS):
+        weights, bias = calibration.semantic, calibration.semantic_bias
+    else:
+        weights, bias = calibration.lexical, calibration.lexical_bias
+    logit = parts @ np.asarray(weights, dtype=np.float32) + np.float32(bias)
+    return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float32)
+
+
+def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> Matrix:
+    """The share of each profile's keywords that each paper contains as whole words: a sparse
+    (profiles × keywords) matrix of shares times (keywords × papers) mentions, so 100,000
+    profiles cost one product, each distinct keyword one scan."""
+    columns: dict[str, int] = {}
+    shares = _Shares(len(profiles))
+    seen: dict[tuple[str, ...], NDArray[np.int64]] = {}
+    for row, profile in enumerate(profiles):
+        cols = seen.get(profile.keywords)
+        if cols is None:
+            words = [k.lower() for k in profile.keywords if k.strip()]
+            cols = np.array([columns.setdefault(w, len(columns)) for w in words], dtype=np.int64)
+            seen[profile.keywords] = cols
+        shares.add(row, cols)
+    mentions = np.zeros((len(columns), len(index)), dtype=np.float32)
+    for word, col in columns.items():
+        mentions[col] = index.mentions(word)
+    return shares.times(mentions)
+
+
+def _coverage(
+    index: PaperIndex, words: Sequence[str], reference: Reference
+) -> tuple[Matrix, Matrix]:
+    """IDF-weighted share of each profile's terms in each paper's text, and in its title; as
+    in ``_keywords``, one sparse product over the profiles' distinct terms."""
+    columns: dict[str, int] = {}
+    shares = _Shares(len(words))
+    seen: dict[str, NDArray[np.int64]] = {}
+    for row, text in enumerate(words):
+        cols = seen.get(text)
+        if cols is None:
+            terms = dict.fromkeys(PaperIndex.query_terms(text))
+            cols = np.array([columns.setdefault(t, len(columns)) for t in terms], dtype=np.int64)
+            seen[text] = cols
+        shares.add(row, cols)
+    idf = np.array([reference.idf(t) for t in columns], dtype=np.float32)
+    in_text = np.zeros((len(columns), len(index)), dtype=np.float32)
+    in_title = np.zeros_like(in_text)
+    present = (index.weights > 0).tocsr()
+    for term, col in columns.items():
+        position = index.vocab.get(term)
+        if position is not None:
+            in_text[col] = present[position].toarray().ravel()
+    for paper, title_terms in enumerate(_title_terms(index)):
+        found = [columns[t] for t in title_terms if t in columns]
+        in_title[found, paper] = 1.0
+    both = shares.times(np.hstack([in_text, in_title]), idf)
+    return both[:, : len(index)], both[:, len(index) :]
+
+
+class _Shares:
+    """A sparse (profiles × columns) matrix, built row by row from each profile's columns
+    (keywords or terms), each row weighted to sum to one."""
+
+    def __init__(self, rows: int) -> None:
+        self.lengths = np.zeros(rows, dtype=np.int64)
+        self.cols: list[NDArray[np.int64]] = []
+
+    def add(self, row: int, cols: NDArray[np.int64]) -> None:
+        """Row ``row``'s columns; rows are added in order."""
+        self.cols.append(cols)
+        self.lengths[row] = len(cols)
+
+    def times(self, dense: Matrix, weights: Matrix | None = None) -> Matrix:
+        """This matrix (column ``c`` weighing ``weights[c]``, or 1) times ``dense`` (columns ×
+        papers): (profiles × papers). A column listed twice in a row counts twice."""
+        rows = len(self.lengths)
+        if not self.lengths.any():
+            return np.zeros((rows, dense.shape[1]), dtype=np.float32)
+        cols = np.concatenate(self.cols)
+        values = np.ones(len(cols), dtype=np.float32) if weights is None else weights[cols]
+        row_of = np.repeat(np.arange(rows), self.lengths)
+        totals = np.bincount(row_of, weights=values, minlength=rows)
+        values = (values / totals[row_of]).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(self.lengths)])
+        matrix = sparse.csr_matrix((values, cols, indptr), shape=(rows, dense.shape[0]))
+        return np.asarray(matrix @ dense, dtype=np.float32)
+
+
+def _title_terms(index: PaperIndex) -> list[set[str]]:
+    return [set(PaperIndex.query_terms(p.title)) for p in index.papers]
+
+
+def _liked(index: PaperIndex, vectors: ProfileVectors, reference: Reference) -> Matrix:
+    """What the subscriber's votes say of each paper, as z against the background; 0 for a
+    profile with none. With few votes, Rocchio: likeness to liked papers minus likeness to
+    disliked ones (mean z-scored cosines). With enough votes of both kinds, their own model
+    (``scoring.vote_model``) takes over."""
+    assert index.embeddings is not None
+    out = np.zeros((vectors.query.shape[0], len(index)), dtype=np.float32)
+    voted = {r for r, m in enumerate(vectors.liked) if len(m)}
+    voted |= {r for r, m in enumerate(vectors.disliked) if len(m)}
+    for row in sorted(voted):
+        liked, disliked = vectors.examples(row, True), vectors.examples(row, False)
+        model = vote_model(liked, disliked)
+        if model is not None:
+            background = reference.vectors @ model[0] + model[1]
+            raw = index.embeddings @ model[0] + model[1]
+            out[row] = (raw - background.mean()) / (background.std() + 1e-6)
+            continue
+        for examples, sign in ((liked, 1.0), (disliked, -1.0)):
+            if examples is not None and len(examples):
+                z = reference.standardise(examples, examples @ index.embeddings.T)
+                out[row] += sign * z.mean(axis=0)
+    return out
+
+
+def reference_terms(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Each stemmed term of ``texts`` and the number of texts it occurs in, as the scorer
+    tokenises (stop words out, Snowball stems)."""
+    tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, show_progress=False)
+    counts = np.zeros(len(tokens.vocab), dtype=np.int64)
+    for ids in tokens.ids:
+        counts[list(set(ids))] += 1
+    by_id = {i: term for term, i in tokens.vocab.items()}
+    return [by_id[i] for i in range(len(counts))], counts.tolist()

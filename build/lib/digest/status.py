@@ -1,0 +1,119 @@
+"""``digest status``: the pipeline's health at a glance, read from the store alone (so it works
+without a Prefect server): the last ingests, papers per day, subscribers, and deliveries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from digest.models import Delivery, DeliveryStatus, FetchLog, Paper, Subscriber
+
+__all__ = ["Status", "read_status"]
+
+
+class IngestLine(BaseModel):
+    source: str
+    listing: str
+    status: str
+    new: int
+    updated: int
+    at: datetime
+    error: str | None
+
+
+class DeliveryLine(BaseModel):
+    cadence: str
+    period_start: date
+    period_end: date
+    counts: dict[str, int]
+    last_sent: datetime | None
+
+
+class Status(BaseModel):
+    newest_day: date | None
+    papers_per_day: dict[date, int]
+    last_ingests: list[IngestLine]
+    subscribers: dict[str, int]
+    suppressed: int
+    deliveries: list[DeliveryLine]
+    recent_errors: list[str]
+
+
+def read_status(engine: Engine, days: int = 21, runs: int = 8) -> Status:
+    """The store's view of the last ``days`` listing days and ``runs`` ingests / send periods."""
+    with Session(engine) as session:
+        newest = session.exec(select(func.max(Paper.first_listed_on))).one()
+        per_day: dict[date, int] = {}
+        if newest is not None:
+            since = newest - timedelta(days=days - 1)
+            rows = session.exec(
+                select(col(Paper.first_listed_on), func.count())
+                .where(col(Paper.first_listed_on) >= since)
+                .group_by(col(Paper.first_listed_on))
+            ).all()
+            per_day = {day: int(n) for day, n in rows if day is not None}
+        ingests = session.exec(select(FetchLog).order_by(col(FetchLog.id).desc()).limit(runs)).all()
+        people = session.exec(
+            select(Subscriber.status, func.count()).group_by(col(Subscriber.status))
+        ).all()
+        suppressed = session.exec(
+            select(func.count()).where(col(Subscriber.suppressed_at).is_not(None))
+        ).one()
+        periods = session.exec(
+            select(col(Delivery.cadence), col(Delivery.period_start), col(Delivery.period_end))
+            .distinct()
+            .order_by(col(Delivery.period_start).desc())
+            .limit(runs)
+        ).all()
+        deliveries = []
+        for cadence, start, end in periods:
+            where = (
+                col(Delivery.cadence) == cadence,
+                col(Delivery.period_start) == start,
+                col(Delivery.period_end) == end,
+            )
+            counts = session.exec(
+                select(Delivery.status, func.count()).where(*where).group_by(col(Delivery.status))
+            ).all()
+            last = session.exec(select(func.max(Delivery.sent_at)).where(*where)).one()
+            deliveries.append(
+                DeliveryLine(
+                    cadence=str(cadence),
+                    period_start=start,
+                    period_end=end,
+                    counts={str(s): int(n) for s, n in counts},
+                    last_sent=last,
+                )
+            )
+        errors = session.exec(
+            select(Delivery.last_error)
+            .where(
+                col(Delivery.status).in_([DeliveryStatus.failed, DeliveryStatus.pending]),
+                col(Delivery.last_error).is_not(None),
+            )
+            .order_by(col(Delivery.updated_at).desc())
+            .limit(5)
+        ).all()
+    return Status(
+        newest_day=newest,
+        papers_per_day=dict(sorted(per_day.items())),
+        last_ingests=[
+            IngestLine(
+                source=i.source,
+                listing=i.listing,
+                status=i.status,
+                new=i.new,
+                updated=i.updated,
+                at=i.at,
+                error=i.error,
+            )
+            for i in ingests
+        ],
+        subscribers={str(s): int(n) for s, n in people},
+        suppressed=int(suppressed),
+        deliveries=deliveries,
+        recent_errors=[e for e in errors if e],
+    )
