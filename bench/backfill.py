@@ -23,10 +23,10 @@ from flows import use_prefect_defaults  # noqa: E402
 
 use_prefect_defaults()  # before Prefect is imported
 
+from digest.db import count_rows, get_engine  # noqa: E402
 from digest.ingest import fetch_pages, ingest_pages  # noqa: E402
 from digest.periods import Period  # noqa: E402
 from digest.settings import load_settings  # noqa: E402
-from digest.store import count_rows, get_engine  # noqa: E402
 from tests.factories import api_day, json_body  # noqa: E402
 from tests.site import LocalSite, Reply  # noqa: E402
 

@@ -22,13 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest import ledger  # noqa: E402
 from digest.assemble import Digest  # noqa: E402
-from digest.models import Cadence, Subscriber, utcnow  # noqa: E402
+from digest.db import (  # noqa: E402
+    get_engine,
+    ledger,  # noqa: E402
+    session_scope,
+)
+from digest.db.models import Cadence, Subscriber, utcnow  # noqa: E402
 from digest.periods import Period  # noqa: E402
 from digest.render import Renderer  # noqa: E402
-from digest.sending import Outgoing, SendOptions, SendSummary, deliver_all  # noqa: E402
-from digest.store import get_engine, session_scope  # noqa: E402
+from digest.runtime import SendOptions
+from digest.sending import Outgoing, SendSummary, deliver_all  # noqa: E402
 from tests.smtp_sink import free_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,15 +67,14 @@ def prepare(url: str, batch: list[Digest], renderer: Renderer) -> list[Outgoing]
         ids = [p.id for p in people]
     period = Period.day(DAY)
     rows = [
-        {
-            "subscriber_id": sid,
-            "issue_id": renderer.issue_id(d),
-            "cadence": Cadence.daily,
-            "period_start": DAY,
-            "period_end": DAY,
-            "paper_keys": d.paper_keys,
-            "skip_reason": None,
-        }
+        ledger.IssuePlan(
+            subscriber_id=sid,
+            issue_id=renderer.issue_id(d),
+            cadence=Cadence.daily,
+            period_start=DAY,
+            period_end=DAY,
+            paper_keys=d.paper_keys,
+        )
         for sid, d in zip(ids, batch, strict=True)
     ]
     planned = {p.subscriber_id: p for p in ledger.plan(engine, rows)}

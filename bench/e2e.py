@@ -38,13 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from digest.compose import Composer, due_subscribers, newest_listing_day  # noqa: E402
+from digest.compose import composer_for  # noqa: E402
+from digest.db import get_engine  # noqa: E402
+from digest.db.models import Cadence, Subscriber, SubscriberStatus, Subscription, utcnow  # noqa: E402
+from digest.db.papers import newest_listing_day
+from digest.db.subscribers import due_subscribers
 from digest.embeddings import ModelProcess, load_cached_embedder  # noqa: E402
 from digest.ingest import ingest_pages, read_pages  # noqa: E402
-from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription, utcnow  # noqa: E402
 from digest.periods import Period  # noqa: E402
 from digest.settings import Settings, load_settings  # noqa: E402
-from digest.store import get_engine  # noqa: E402
 from digest.themes import load_themes  # noqa: E402
 
 KEYWORDS = [
@@ -130,7 +132,7 @@ def warm_as_yesterday(settings: Settings, count: int) -> int:
     model = load_cached_embedder(settings)
     assert model is not None, "the semantic extra is not installed: use --lexical"
     yesterday = Period.span(date(2000, 1, 1), newest - timedelta(days=1))
-    composer = Composer(engine, yesterday, load_themes(), lambda: model)
+    composer = composer_for(engine, yesterday, load_themes(), lambda: model)
     composer.prepare([subscriptions for _, subscriptions in due_subscribers(engine, Cadence.daily)])
     engine.dispose()
     shutil.rmtree(scratch)

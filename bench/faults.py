@@ -18,15 +18,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest import ledger  # noqa: E402
 from digest.archive import Archive  # noqa: E402
+from digest.db import (
+    get_engine,  # noqa: E402
+    ledger,  # noqa: E402
+)
+from digest.db.models import Cadence  # noqa: E402
 from digest.ingest import ingest_pages, read_pages  # noqa: E402
-from digest.models import Cadence  # noqa: E402
 from digest.periods import Period  # noqa: E402
 from digest.render import Renderer  # noqa: E402
-from digest.sending import SendOptions, send_digests  # noqa: E402
+from digest.runtime import (
+    Runtime,  # noqa: E402
+    SendOptions,  # noqa: E402
+)
+from digest.sending import send_digests  # noqa: E402
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
-from digest.store import get_engine  # noqa: E402
 from digest.subscriptions import import_subscribers  # noqa: E402
 from digest.themes import load_themes  # noqa: E402
 from tests.smtp_sink import Sink  # noqa: E402
@@ -65,15 +71,17 @@ def run(mode: str, count: int, share: float) -> dict[str, float]:
             started = time.perf_counter()
             summaries = [
                 send_digests(
-                    engine,
+                    Runtime(
+                        engine=engine,
+                        themes=themes,
+                        renderer=renderer,
+                        archive=Archive(root / "archive", "https://digest.example.org"),
+                        channel=sink.url,
+                        outbox=root / "outbox",
+                        options=options,
+                    ),
                     period=Period.day(date(2026, 4, 15)),
                     cadence=Cadence.daily,
-                    themes=themes,
-                    renderer=renderer,
-                    archive=Archive(root / "archive", "https://digest.example.org"),
-                    channel=sink.url,
-                    outbox=root / "outbox",
-                    options=options,
                 )
                 for _ in range(2)
             ]

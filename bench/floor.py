@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from relevance import embed, load  # noqa: E402
 
+from digest.db import get_engine, list_papers  # noqa: E402
 from digest.embeddings import load_embedder  # noqa: E402
 from digest.ingest import ingest_pages, read_pages  # noqa: E402
 from digest.relevance import Strictness, estimate_matrix, floor_of  # noqa: E402
@@ -49,7 +50,6 @@ from digest.scoring import (  # noqa: E402
     score_matrix,
 )
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
-from digest.store import get_engine, list_papers  # noqa: E402
 
 DEV = Path(__file__).resolve().parent / "data"
 STYLES = ("name only", "keywords only", "description only", "all three")

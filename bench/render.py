@@ -65,6 +65,7 @@ def digests(count: int) -> list[Digest]:
         out.append(
             Digest(
                 email=f"reader{i}@example.org",
+                link_id=f"bench-link-{i:08d}",  # the subscriber's handle in personal links
                 period=Period.day(date(2026, 4, 15)),
                 sections=[
                     Section(

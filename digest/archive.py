@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from digest.assemble import Digest
-from digest.compose import compose_theme_days, listing_days
+from digest.compose import compose_theme_days
+from digest.db import Engine
+from digest.db.papers import listing_days
 from digest.embeddings import CachedEmbedder
 from digest.feeds import FeedInfo, atom_feed
 from digest.files import write_atomic

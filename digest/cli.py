@@ -14,29 +14,25 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.archive import Archive, publish_themes
-from digest.compose import compose_digest, newest_listing_day
+from digest.archive import publish_themes
+from digest.compose import compose_digest
+from digest.db import get_engine, list_papers
+from digest.db.models import Cadence, Paper
+from digest.db.papers import newest_listing_day
+from digest.db.status import read_status
 from digest.delivery import AppriseDeliverer
 from digest.embeddings import load_cached_embedder
 from digest.errors import ConfigError, DigestError
 from digest.keys import KEY_FILE, rotate_keys
-from digest.models import Cadence, Paper
 from digest.periods import parse_date
 from digest.relevance import DEFAULT_STRICTNESS, Strictness, estimate_matrix, floor_of
-from digest.render import Renderer
+from digest.requests import SubscriptionRequest, request_from
+from digest.runtime import Runtime
 from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors
 from digest.scoring import rank as score_rank
 from digest.settings import Settings, load_settings
 from digest.sources import get_source
-from digest.status import read_status
-from digest.store import get_engine, list_papers
-from digest.subscriptions import (
-    SubscriptionRequest,
-    import_subscribers,
-    list_subscribers,
-    request_from,
-    revoke_links,
-)
+from digest.subscriptions import import_subscribers, list_subscribers, revoke_links
 from digest.subscriptions import subscribe as subscribe_request
 from digest.subscriptions import unsubscribe as unsubscribe_address
 from digest.themes import get_theme, load_themes
@@ -365,19 +361,17 @@ def archive(
     Example: digest archive --days 7
     """
     with reporting_errors():
-        settings = load_settings()
-        engine = get_engine(settings.db_url)
-        until = parse_date(date) if date else newest_listing_day(engine)
+        runtime = Runtime.from_settings(load_settings(), archive=out)
+        until = parse_date(date) if date else newest_listing_day(runtime.engine)
         if until is None:
             raise ConfigError("the store holds no papers yet: run `digest ingest` first")
-        folder = out or settings.archive_dir
         published = publish_themes(
-            engine,
-            Renderer.from_settings(settings),
-            load_themes(),
-            Archive(folder, settings.public_url),
+            runtime.engine,
+            runtime.renderer,
+            runtime.themes,
+            runtime.archive,
             until,
-            lambda: load_cached_embedder(settings),
+            runtime.embedder,
             days,
         )
     typer.echo(
@@ -465,19 +459,13 @@ def preview(
     Example: digest preview ada@example.org --out preview/
     """
     with reporting_errors():
-        settings = load_settings()
+        runtime = Runtime.from_settings(load_settings())
         day = parse_date(date) if date else None
-        digest = compose_digest(
-            get_engine(settings.db_url),
-            email,
-            day,
-            load_themes(),
-            lambda: load_cached_embedder(settings),
-        )
+        digest = compose_digest(runtime.engine, email, day, runtime.themes, runtime.embedder)
         if digest.is_empty:
             typer.echo(f"Nothing to preview for {digest.email}: {digest.skip_reason}.")
             return
-        rendered = Renderer.from_settings(settings).render(digest)
+        rendered = runtime.renderer.render(digest)
         out.mkdir(parents=True, exist_ok=True)
         name = digest.email.replace("@", "_at_")
         (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")

@@ -7,15 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from functools import cached_property
+from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, func
-from sqlmodel import Session, col, select
 
 from digest.assemble import Digest, DigestPaper, SectionSpec, assemble_digest, no_new_papers
+from digest.db import Engine
+from digest.db import papers as papers_db
+from digest.db import subscribers as subscribers_db
+from digest.db.models import Cadence, Paper, Subscription
 from digest.embeddings import CachedEmbedder
 from digest.errors import SubscriptionError
-from digest.models import Cadence, Paper, Sighting, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.records import Organization
 from digest.relevance import estimate_matrix, floor_of
@@ -32,34 +34,18 @@ from digest.subscriptions import profile_of
 from digest.themes import Theme
 
 __all__ = [
+    "SECTION_COLUMNS",
     "Composer",
+    "TitleLookup",
+    "candidates",
+    "composer_for",
     "compose_digest",
     "compose_theme_days",
-    "due_ids",
-    "due_subscribers",
-    "listing_days",
-    "newest_listing_day",
     "period_for",
 ]
 
 THEME_PICKS = 10
 """Papers on a theme's public page and feed per day."""
-
-
-def newest_listing_day(engine: Engine) -> date | None:
-    """The latest day any stored listing is dated: the default digest day."""
-    with Session(engine) as session:
-        newest: date | None = session.exec(select(func.max(Sighting.listed_on))).one()
-    return newest
-
-
-def listing_days(engine: Engine, until: date, count: int) -> list[date]:
-    """The ``count`` newest days up to ``until`` on which some paper was first listed."""
-    day = col(Paper.first_listed_on)
-    query = select(day).where(day.is_not(None), day <= until).distinct()
-    with Session(engine) as session:
-        found = session.exec(query.order_by(day.desc()).limit(count)).all()
-    return [d for d in found if d is not None]
 
 
 def period_for(anchor: date, cadence: Cadence) -> Period:
@@ -70,6 +56,33 @@ def period_for(anchor: date, cadence: Cadence) -> Period:
     return Period(kind="week", start=start, end=start + timedelta(days=6))
 
 
+TitleLookup = Callable[[Collection[str]], Mapping[str, str]]
+"""Finds the titles of papers by key (the store's, in a run): liked or disliked papers that
+are not among a period's candidates still steer a profile by their titles."""
+
+
+def candidates(engine: Engine, period: Period) -> list[DigestPaper]:
+    """The papers first listed in ``period``: what a digest for it chooses from."""
+    rows = papers_db.first_listed_between(engine, period.start, period.end)
+    return [_digest_paper(row) for row in rows if row.first_listed_on is not None]
+
+
+def composer_for(
+    engine: Engine,
+    period: Period,
+    themes: dict[str, Theme],
+    embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+) -> Composer:
+    """A composer over the store's papers for ``period``, finding feedback titles there."""
+    return Composer(
+        period,
+        candidates(engine, period),
+        themes,
+        embedder,
+        titles=lambda keys: papers_db.titles_of(engine, keys),
+    )
+
+
 class Composer:
     """Builds many subscribers' digests for one period. The period's papers, their embeddings
     and index are loaded once; each distinct profile (most subscribers share theirs, a theme
@@ -78,15 +91,16 @@ class Composer:
 
     def __init__(
         self,
-        engine: Engine,
         period: Period,
+        papers: Sequence[DigestPaper],
         themes: dict[str, Theme],
         embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+        titles: TitleLookup = lambda keys: {},
     ) -> None:
         self.period, self.themes = period, themes
-        self.papers = _candidates(engine, period)
+        self.papers = list(papers)
         self._model = _Once(embedder)
-        self._engine = engine
+        self._lookup = titles
         self._titles: dict[str, str] = {}
         self._specs: dict[tuple[object, ...], SectionSpec] = {}
         self._scored: dict[Profile, _Scored] = {}
@@ -99,23 +113,14 @@ class Composer:
         titles = self._feedback_titles(everyone)
         self._score([self._spec(s, titles).profile for s in everyone])
 
-    def embed_ahead(self, cadence: Cadence) -> None:
-        """Embed, in one model call, whatever the cache lacks for the period's papers and the
-        sections of every due ``cadence`` subscriber, so that batches only read vectors (on a
-        cold cache a model call per batch would cost seconds each). Reads the sections'
-        content columns only, and builds each distinct one once."""
+    def embed_ahead(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Embed, in one model call, whatever the cache lacks for the period's papers and
+        these sections (``SECTION_COLUMNS`` of every due subscription), so that batches only
+        read vectors (on a cold cache a model call per batch would cost seconds each). Each
+        distinct section is built once."""
         model = self._model() if self.papers else None
         if model is None:
             return
-        content = [getattr(Subscription, name) for name in _CONTENT]
-        due = select(Subscriber.id).where(*_due())
-        query = select(*content).where(
-            col(Subscription.active),
-            col(Subscription.cadence) == cadence,
-            col(Subscription.subscriber_id).in_(due),
-        )
-        with Session(self._engine) as session:
-            rows = session.exec(query).all()
         distinct = {_hashable(row): row for row in rows}.values()
         sections = [Subscription(**dict(zip(_CONTENT, row, strict=True))) for row in distinct]
         titles = self._feedback_titles(sections)
@@ -217,11 +222,7 @@ class Composer:
         if keys:
             keys -= self._titles.keys() | self._candidate_keys
         if keys:
-            with Session(self._engine) as session:
-                found = session.exec(
-                    select(Paper.key, Paper.title).where(col(Paper.key).in_(sorted(keys)))
-                ).all()
-            self._titles.update(dict(found))
+            self._titles.update(self._lookup(keys))
         return self._titles
 
     @cached_property
@@ -245,7 +246,7 @@ class Composer:
         return PaperIndex([p.text for p in self.papers], model.encode(self.paper_texts))
 
 
-_CONTENT = (
+SECTION_COLUMNS = _CONTENT = (
     "theme_id",
     "interest",
     "keywords",
@@ -258,7 +259,7 @@ _CONTENT = (
     "strictness",
 )
 """The columns that make a subscription's section: ``Composer._spec`` keys on them, and
-``embed_ahead`` reads only them."""
+``embed_ahead`` is handed only them."""
 
 
 def _hashable(row: Sequence[object]) -> tuple[object, ...]:
@@ -295,49 +296,6 @@ class _Scored:
         return reason
 
 
-def due_subscribers(
-    engine: Engine, cadence: Cadence, among: Collection[int] | None = None
-) -> list[tuple[Subscriber, list[Subscription]]]:
-    """Confirmed, unsuppressed, unpaused subscribers with active subscriptions of ``cadence``,
-    each with those subscriptions, by id; with ``among``, only those ids (a send run loads
-    one batch at a time: see ``due_ids``)."""
-    with Session(engine) as session:
-        query = select(Subscriber).where(*_due())
-        rows = select(Subscription).where(
-            col(Subscription.active), col(Subscription.cadence) == cadence
-        )
-        if among is not None:
-            query = query.where(col(Subscriber.id).in_(sorted(among)))
-            rows = rows.where(col(Subscription.subscriber_id).in_(sorted(among)))
-        people = session.exec(query.order_by(col(Subscriber.id))).all()
-        found = session.exec(rows.order_by(col(Subscription.id))).all()
-    by_person: dict[int, list[Subscription]] = {}
-    for row in found:
-        by_person.setdefault(row.subscriber_id, []).append(row)
-    return [(p, by_person[p.id]) for p in people if p.id in by_person]
-
-
-def due_ids(engine: Engine, cadence: Cadence) -> list[tuple[int, str]]:
-    """``(id, timezone)`` of every subscriber ``due_subscribers`` would return, by id: enough
-    to split a run into shards, time-zone buckets and batches before loading anyone whole."""
-    has = (
-        select(Subscription.subscriber_id)
-        .where(col(Subscription.active), col(Subscription.cadence) == cadence)
-        .distinct()
-    )
-    query = select(Subscriber.id, Subscriber.timezone).where(*_due(), col(Subscriber.id).in_(has))
-    with Session(engine) as session:
-        return [(i or 0, zone) for i, zone in session.exec(query.order_by(col(Subscriber.id)))]
-
-
-def _due() -> tuple[ColumnElement[bool], ...]:
-    return (
-        col(Subscriber.status) == SubscriberStatus.confirmed,
-        col(Subscriber.suppressed_at).is_(None),
-        ~col(Subscriber.paused),
-    )
-
-
 def compose_digest(
     engine: Engine,
     email: str,
@@ -348,13 +306,13 @@ def compose_digest(
     """The digest ``email`` would get for the day (or, if every subscription is weekly, the
     ISO week) containing ``day``; ``day`` defaults to the newest listing day in the store.
     ``embedder`` is called only when there are papers to score (loading a model takes seconds)."""
-    subscriber, subscriptions = _subscriptions(engine, email)
-    anchor = day or newest_listing_day(engine)
+    subscriber, subscriptions = subscribers_db.active_subscriptions(engine, email)
+    anchor = day or papers_db.newest_listing_day(engine)
     if anchor is None:
         raise SubscriptionError("the store holds no papers yet: run `digest ingest` first")
     weekly = all(s.cadence == Cadence.weekly for s in subscriptions)
     period = period_for(anchor, Cadence.weekly if weekly else Cadence.daily)
-    composer = Composer(engine, period, themes, embedder)
+    composer = composer_for(engine, period, themes, embedder)
     return composer.compose(
         subscriber.email,
         subscriptions,
@@ -383,7 +341,7 @@ def compose_theme_days(
     ]
     picks: dict[str, list[Digest]] = {theme_id: [] for theme_id in themes}
     once = _Once(embedder)  # one model for all days
-    composers = [Composer(engine, Period.day(day), themes, once) for day in days]
+    composers = [composer_for(engine, Period.day(day), themes, once) for day in days]
     composers = [c for c in composers if c.papers]
     model = once() if composers else None
     if model is not None:  # what the cache lacks, in one model call
@@ -412,33 +370,6 @@ class _Once:
         if not self._done:
             self._model, self._done = self._load(), True
         return self._model
-
-
-def _subscriptions(engine: Engine, email: str) -> tuple[Subscriber, list[Subscription]]:
-    address = email.strip().lower()
-    with Session(engine) as session:
-        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
-        if subscriber is None:
-            raise SubscriptionError(f"{address}: no such subscriber")
-        if subscriber.status == SubscriberStatus.unsubscribed:
-            raise SubscriptionError(f"{address}: unsubscribed; nothing would be sent")
-        rows = session.exec(
-            select(Subscription)
-            .where(Subscription.subscriber_id == subscriber.id, col(Subscription.active))
-            .order_by(col(Subscription.id))
-        ).all()
-    if not rows:
-        raise SubscriptionError(f"{address}: no active subscriptions")
-    return subscriber, list(rows)
-
-
-def _candidates(engine: Engine, period: Period) -> list[DigestPaper]:
-    query = select(Paper).where(
-        col(Paper.first_listed_on) >= period.start, col(Paper.first_listed_on) <= period.end
-    )
-    with Session(engine) as session:
-        rows = session.exec(query.order_by(col(Paper.id))).all()
-    return [_digest_paper(row) for row in rows if row.first_listed_on is not None]
 
 
 def _digest_paper(paper: Paper) -> DigestPaper:

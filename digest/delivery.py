@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import apprise
 from email_validator import EmailNotValidError, validate_email
 
+from digest.db.ledger import UNCONFIRMED_PREFIX
 from digest.errors import (
     ConfigError,
     PermanentDeliveryError,
@@ -49,7 +50,6 @@ from digest.errors import (
     UndeliverableError,
 )
 from digest.files import write_atomic
-from digest.ledger import UNCONFIRMED_PREFIX
 from digest.render import RenderedEmail, one_line
 
 __all__ = [

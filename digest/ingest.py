@@ -15,14 +15,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from digest.db import Engine, UpsertCounts, get_engine, log_failure, save_page, stored_validators
 from digest.errors import DigestError
 from digest.periods import Period
 from digest.records import PaperRecord
 from digest.settings import Settings
 from digest.sources import RawPage, get_source
 from digest.sources.hf_items import Records, SkippedItem
-from digest.sources.http import Fetcher
-from digest.store import UpsertCounts, get_engine, log_failure, save_page, validator_lookup
+from digest.sources.http import Fetcher, ValidatorLookup, Validators
 
 __all__ = [
     "IngestSummary",
@@ -146,9 +146,19 @@ def shared_fetcher(settings: Settings) -> Fetcher:
     key = settings.model_dump_json()
     with _fetchers_lock:
         if key not in _fetchers:
-            lookup = validator_lookup(get_engine(settings.db_url))
+            lookup = _validator_lookup(get_engine(settings.db_url))
             _fetchers[key] = Fetcher.from_settings(settings, lookup)
         return _fetchers[key]
+
+
+def _validator_lookup(engine: Engine) -> ValidatorLookup:
+    """What the HTTP client calls to find the ETag/Last-Modified stored for a URL."""
+
+    def lookup(url: str) -> Validators | None:
+        row = stored_validators(engine, url)
+        return Validators(row.etag, row.last_modified, row.item_count) if row else None
+
+    return lookup
 
 
 def release_fetchers() -> None:

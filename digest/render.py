@@ -12,8 +12,6 @@ from __future__ import annotations
 import binascii
 import email.policy
 import functools
-import hashlib
-import hmac
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,7 +31,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
 
 from digest.assemble import QUIET, Digest, DigestPaper
-from digest.periods import Period
+from digest.issues import IssueNames
 from digest.settings import Settings
 from digest.tokens import Purpose, Tokens
 
@@ -277,9 +275,7 @@ class Renderer:
         self._public = public = Links(public_url, hf_url, None, None, None)
         self._card_html = _Cards(env.get_template("_macros.html.j2").module.card, public)  # type: ignore[attr-defined]
         self._card_text = _Cards(env.get_template("_macros.txt.j2").module.card, public)  # type: ignore[attr-defined]
-        # Issues are named with the oldest key: rotating keys never renames an issue.
-        identity = secret_key if isinstance(secret_key, str) else secret_key[-1]
-        self._issue_key = hashlib.sha256(b"issue-id:" + identity.encode()).digest()
+        self.issues = IssueNames(secret_key)
         self._html = env.get_template("digest.html.j2")
         self._text = env.get_template("digest.txt.j2")
         self._subject = env.get_template("subject.txt.j2")
@@ -374,14 +370,8 @@ class Renderer:
         )
 
     def issue_id(self, digest: Digest) -> str:
-        return self.issue_id_for(digest.email, digest.period)
-
-    def issue_id_for(self, email: str, period: Period) -> str:
-        """Stable per subscriber and period (the same issue always has the same Message-ID and
-        archive page), and keyed, so nobody can compute another subscriber's page address."""
-        seed = f"{email}|{period.kind}|{period.label}".encode()
-        tag = hmac.new(self._issue_key, seed, hashlib.sha256).hexdigest()[:20]
-        return f"{period.label}-{tag}"
+        """The digest's issue name (``digest.issues``): its Message-ID and page address."""
+        return self.issues.name(digest.email, digest.period)
 
     def _context(
         self, digest: Digest, links: Links, *, web: bool, more: int = 0, theme: str | None = None

@@ -24,24 +24,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from digest import ledger
-from digest.archive import Archive
-from digest.compose import Composer, due_ids, due_subscribers
+from digest.compose import SECTION_COLUMNS, Composer, composer_for
+from digest.db import Engine, ledger
+from digest.db.models import Cadence, DeliveryStatus, Subscriber, Subscription
+from digest.db.subscribers import due_ids, due_sections, due_subscribers
 from digest.delivery import UNCONFIRMED, Deliverer, LeaseLost, deliverer_for, reason_of
-from digest.embeddings import CachedEmbedder
 from digest.errors import (
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
     UndeliverableError,
 )
-from digest.models import Cadence, DeliveryStatus, Subscriber, Subscription
 from digest.periods import Period
-from digest.render import RenderedEmail, Renderer
-from digest.themes import Theme
+from digest.render import RenderedEmail
+from digest.runtime import Runtime, SendOptions
 
 __all__ = [
     "Outgoing",
@@ -54,21 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SendOptions:
-    """How a run sends; defaults suit a small list on one machine."""
-
-    workers: int = 4
-    batch: int = 500
-    rate: float = 0.0
-    hourly: int = 0
-    attempts: int = 4
-    backoff: float = 5.0
-    lease: float = 300.0
-    max_bounces: int = 3
-    claim_batch: int = 20
 
 
 _COUNTING = threading.Lock()
@@ -190,37 +173,35 @@ class RateLimiter:
 
 
 def send_digests(
-    engine: Engine,
+    runtime: Runtime,
     *,
     period: Period,
     cadence: Cadence,
-    themes: dict[str, Theme],
-    renderer: Renderer,
-    archive: Archive,
-    channel: str,
-    outbox: Path,
-    options: SendOptions = SendOptions(),  # noqa: B008
-    embedder: Callable[[], CachedEmbedder | None] = lambda: None,
     bucket: str | None = None,
-    buckets: Sequence[str] = (),
     shard: tuple[int, int] = (0, 1),
 ) -> SendSummary:
     """Send every due ``cadence`` subscriber their digest for ``period``, exactly once; with a
     ``bucket`` (one of the send-time zones ``buckets``), only those whose own time zone is
     nearest to it; with ``shard`` ``(i, n)``, only subscribers whose id is ``i`` modulo ``n``
     (so ``n`` tasks, on threads or machines, share a run without overlapping)."""
+    engine, channel, outbox, options = (
+        runtime.engine,
+        runtime.channel,
+        runtime.outbox,
+        runtime.options,
+    )
     summary = SendSummary(period=period.label, cadence=cadence.value)
     if channel == "outbox":
         # Writing files is CPU and disk work under two locks (the GIL, SQLite's writer), so
         # more threads only contend: 10,000 issues took 9.3 s on one worker, 12.5 s on four.
         options = replace(options, workers=1)
-    composer = Composer(engine, period, themes, embedder)
+    composer = composer_for(engine, period, runtime.themes, runtime.embedder)
     index, shards = shard
     if not 0 <= index < shards:
         raise ValueError(f"shard {index} of {shards}: expected 0 <= shard < shards")
     due = [(i, zone) for i, zone in due_ids(engine, cadence) if i % shards == index]
     if bucket is not None:
-        zones = list(buckets) or [bucket]
+        zones = list(runtime.zones) or [bucket]
         due = [(i, zone) for i, zone in due if bucket_of(zone, zones) == bucket]
     log.info(
         "%s %s: %d due subscriber(s), %d new paper(s)",
@@ -230,14 +211,14 @@ def send_digests(
         len(composer.papers),
     )
     clock = time.perf_counter()
-    composer.embed_ahead(cadence)
+    composer.embed_ahead(due_sections(engine, cadence, SECTION_COLUMNS))
     summary.timed("embed", clock)
     waiting: list[Outgoing] = []
     with _Workers(engine, channel, outbox, options, summary) as workers:
         going: list[Future[list[Outgoing]]] = []
         for ids in _chunks([i for i, _ in due], options.batch):
             batch = due_subscribers(engine, cadence, among=ids)  # a batch or two in memory
-            outgoing = _prepare(engine, batch, composer, renderer, archive, channel, summary)
+            outgoing = _prepare(batch, composer, runtime, summary)
             waiting += _finish(going, summary)  # the previous batch went out meanwhile
             going = workers.submit(outgoing)
         waiting += _finish(going, summary)
@@ -261,18 +242,21 @@ def deliver_all(
 
 
 def _prepare(
-    engine: Engine,
     batch: Sequence[tuple[Subscriber, list[Subscription]]],
     composer: Composer,
-    renderer: Renderer,
-    archive: Archive,
-    channel: str,
+    runtime: Runtime,
     summary: SendSummary,
 ) -> list[Outgoing]:
     """Compose, render and plan one batch; returns the issues still to deliver."""
-    issues = {p.id or 0: renderer.issue_id_for(p.email, composer.period) for p, _ in batch}
+    engine, renderer, archive, channel = (
+        runtime.engine,
+        runtime.renderer,
+        runtime.archive,
+        runtime.channel,
+    )
+    issues = {p.id or 0: renderer.issues.name(p.email, composer.period) for p, _ in batch}
     already = ledger.sent_papers(engine, issues, except_issues=issues.values())
-    rows: list[dict[str, object]] = []
+    rows: list[ledger.IssuePlan] = []
     emails: dict[int, RenderedEmail] = {}
     clock = time.perf_counter()
     composer.prepare(subscriptions for _, subscriptions in batch)
@@ -292,15 +276,15 @@ def _prepare(
             archive.write(archive.issue(issues[person.id]), page)
             clock = summary.timed("archive", clock)
         rows.append(
-            {
-                "subscriber_id": person.id,
-                "issue_id": issues[person.id],
-                "cadence": subscriptions[0].cadence,
-                "period_start": composer.period.start,
-                "period_end": composer.period.end,
-                "paper_keys": digest.paper_keys,
-                "skip_reason": digest.skip_reason if digest.is_empty else None,
-            }
+            ledger.IssuePlan(
+                subscriber_id=person.id,
+                issue_id=issues[person.id],
+                cadence=subscriptions[0].cadence,
+                period_start=composer.period.start,
+                period_end=composer.period.end,
+                paper_keys=digest.paper_keys,
+                skip_reason=digest.skip_reason if digest.is_empty else None,
+            )
         )
     channels = {p.id: p.channel or channel for p, _ in batch}
     outgoing = []

@@ -39,22 +39,21 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from limits import parse as parse_rate
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 
-from digest import accounts
-from digest.accounts import ConfirmOutcome, Preferences, Vote
 from digest.archive import Archive
-from digest.compose import compose_theme_days, listing_days, newest_listing_day
+from digest.compose import compose_theme_days
+from digest.db import Engine, accounts, get_engine
+from digest.db.accounts import ConfirmOutcome, Vote
+from digest.db.models import Cadence, SubscriberStatus
+from digest.db.papers import listing_days, newest_listing_day
 from digest.delivery import deliverer_for, describe
 from digest.errors import DigestError, SubscriptionError, TokenError
-from digest.models import Cadence, SubscriberStatus
 from digest.relevance import DEFAULT_STRICTNESS, Strictness
 from digest.render import TEMPLATES, Renderer
+from digest.requests import Preferences, request_from
 from digest.settings import Settings
-from digest.store import get_engine
-from digest.subscriptions import request_from
 from digest.themes import Theme, load_themes
 from digest.tokens import Purpose, Tokens
 

@@ -10,14 +10,13 @@ from typing import Annotated
 
 import typer
 
-from digest import ledger
 from digest.cli import app as library_app
 from digest.cli import reporting_errors
-from digest.models import Cadence
+from digest.db import count_rows, get_engine, ledger
+from digest.db.models import Cadence
 from digest.periods import days, parse_date, parse_period
 from digest.settings import BUNDLED_SEEDS_DIR, load_settings
 from digest.sources import SOURCE_NAMES, get_source
-from digest.store import count_rows, get_engine
 from digest.subscriptions import import_subscribers, list_subscribers
 from digest.themes import load_themes
 from flows import use_prefect_defaults

@@ -11,22 +11,19 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from prefect import flow, get_run_logger
-from sqlalchemy import Engine
 
 from digest.alerts import daily_alerts, notify
-from digest.archive import Archive, Published, publish_themes
-from digest.compose import newest_listing_day
-from digest.embeddings import load_cached_embedder
+from digest.archive import Published, publish_themes
+from digest.db import Engine, get_engine, list_papers
+from digest.db.ledger import last_period_end
+from digest.db.models import Cadence
+from digest.db.papers import newest_listing_day
 from digest.errors import PartialFailure
 from digest.ingest import IngestSummary
-from digest.ledger import last_period_end
-from digest.models import Cadence
 from digest.periods import utc_today
-from digest.render import Renderer
+from digest.runtime import Runtime
 from digest.sending import SendSummary
 from digest.settings import Settings, load_settings
-from digest.store import get_engine, list_papers
-from digest.themes import load_themes
 from flows.backfill import backfill
 from flows.ingest import ingest
 from flows.send import newest_day, send_digests
@@ -105,14 +102,15 @@ def weekly(day: date | None = None, anchor_at_newest: bool = False) -> SendSumma
 
 def publish(settings: Settings, until: date) -> Published:
     """Refresh the web archive (theme pages and feeds) up to ``until``."""
-    engine = get_engine(settings.db_url)
+    runtime = Runtime.from_settings(settings)
+    newest = newest_listing_day(runtime.engine) or until
     published = publish_themes(
-        engine,
-        Renderer.from_settings(settings),
-        load_themes(),
-        Archive(settings.archive_dir, settings.public_url),
-        min(until, newest_listing_day(engine) or until),
-        lambda: load_cached_embedder(settings),
+        runtime.engine,
+        runtime.renderer,
+        runtime.themes,
+        runtime.archive,
+        min(until, newest),
+        runtime.embedder,
     )
     get_run_logger().info(
         "archive: %d theme page(s), %d feed(s) at %s",

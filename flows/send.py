@@ -18,18 +18,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from digest.archive import Archive
-from digest.compose import newest_listing_day, period_for
-from digest.embeddings import load_cached_embedder
+from digest.compose import period_for
+from digest.db import get_engine
+from digest.db.models import Cadence
+from digest.db.papers import newest_listing_day
 from digest.errors import ConfigError, PartialFailure
-from digest.models import Cadence
 from digest.periods import Period, utc_today
-from digest.render import Renderer
-from digest.sending import SendOptions, SendSummary
+from digest.runtime import Runtime
+from digest.sending import SendSummary
 from digest.sending import send_digests as send_all
 from digest.settings import Settings, load_settings
-from digest.store import get_engine
-from digest.themes import load_themes
 from flows.api import uses_temporary_server
 
 LIMIT = "send-digests"
@@ -128,31 +126,8 @@ def send_batches(
     timezone: str | None = None,
     shard: tuple[int, int] = (0, 1),
 ) -> SendSummary:
-    shards = shard[1]
-    return send_all(
-        get_engine(settings.db_url),
-        period=period,
-        cadence=cadence,
-        themes=load_themes(),
-        renderer=Renderer.from_settings(settings),
-        archive=Archive(settings.archive_dir, settings.public_url),
-        channel=settings.delivery.get_secret_value(),
-        outbox=settings.outbox_dir,
-        options=SendOptions(
-            workers=settings.send_workers,
-            batch=settings.send_batch,
-            rate=settings.send_rate / shards,
-            hourly=settings.send_hourly // shards if settings.send_hourly else 0,
-            attempts=settings.send_attempts,
-            backoff=settings.send_backoff,
-            lease=settings.send_lease,
-            max_bounces=settings.max_bounces,
-        ),
-        embedder=lambda: load_cached_embedder(settings),
-        bucket=timezone,
-        buckets=settings.zones,
-        shard=shard,
-    )
+    runtime = Runtime.from_settings(settings, shards=shard[1])
+    return send_all(runtime, period=period, cadence=cadence, bucket=timezone, shard=shard)
 
 
 def report(summary: SendSummary) -> None:

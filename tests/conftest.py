@@ -19,9 +19,9 @@ from flows import use_prefect_defaults  # noqa: E402
 
 use_prefect_defaults()  # before Prefect is imported
 
+from digest.db import get_engine  # noqa: E402
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
 from digest.sources.http import Fetcher  # noqa: E402
-from digest.store import get_engine  # noqa: E402
 from tests.site import LocalSite  # noqa: E402
 
 SEEDS = BUNDLED_SEEDS_DIR

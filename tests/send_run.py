@@ -13,10 +13,11 @@ from datetime import date
 from pathlib import Path
 
 from digest.archive import Archive
-from digest.models import Cadence
+from digest.db import get_engine
+from digest.db.models import Cadence
 from digest.periods import Period
-from digest.sending import SendOptions, send_digests
-from digest.store import get_engine
+from digest.runtime import Runtime, SendOptions
+from digest.sending import send_digests
 from digest.themes import load_themes
 from tests.test_render import RENDERER
 
@@ -24,17 +25,19 @@ from tests.test_render import RENDERER
 def main() -> None:
     url, channel, folder, day, rate, lease = sys.argv[1:7]
     summary = send_digests(
-        get_engine(url),
+        Runtime(
+            engine=get_engine(url),
+            themes=load_themes(),
+            renderer=RENDERER,
+            archive=Archive(Path(folder) / "archive", "https://digest.example.org"),
+            channel=channel,
+            outbox=Path(folder) / "outbox",
+            options=SendOptions(
+                workers=4, batch=250, rate=float(rate), lease=float(lease), backoff=0.01
+            ),
+        ),
         period=Period.day(date.fromisoformat(day)),
         cadence=Cadence.daily,
-        themes=load_themes(),
-        renderer=RENDERER,
-        archive=Archive(Path(folder) / "archive", "https://digest.example.org"),
-        channel=channel,
-        outbox=Path(folder) / "outbox",
-        options=SendOptions(
-            workers=4, batch=250, rate=float(rate), lease=float(lease), backoff=0.01
-        ),
     )
     print(json.dumps({"sent": summary.sent, "earlier": summary.earlier, "failed": summary.failed}))
 

@@ -17,11 +17,11 @@ from sqlalchemy.engine import make_url
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from digest.db import get_engine
 from digest.embeddings import semantic_installed
 from digest.errors import ConfigError, StoreError
 from digest.ingest import ingest_pages, read_pages
 from digest.settings import Settings, load_settings
-from digest.store import get_engine
 from flows.cli import build_app
 from tests.conftest import SEEDS
 from tests.test_store import damage
@@ -478,26 +478,29 @@ def test_status_shows_papers_ingests_subscribers_and_deliveries(
     stored: None, tmp_path: Path
 ) -> None:
     from digest.archive import Archive
-    from digest.models import Cadence
+    from digest.db import get_engine
+    from digest.db.models import Cadence
     from digest.periods import Period
     from digest.render import Renderer
-    from digest.sending import SendOptions, send_digests
-    from digest.store import get_engine
+    from digest.runtime import Runtime, SendOptions
+    from digest.sending import send_digests
     from digest.themes import load_themes
 
     settings = load_settings()
     for email in ("ada@example.org", "bo@example.org"):
         assert runner.invoke(app, ["subscribe", email, "--theme", "agents"]).exit_code == 0
     send_digests(
-        get_engine(settings.db_url),
+        Runtime(
+            engine=get_engine(settings.db_url),
+            themes=load_themes(),
+            renderer=Renderer.from_settings(settings),
+            archive=Archive(tmp_path / "archive", settings.public_url),
+            channel="outbox",
+            outbox=tmp_path / "outbox",
+            options=SendOptions(workers=1),
+        ),
         period=Period.day(date(2026, 4, 15)),
         cadence=Cadence.daily,
-        themes=load_themes(),
-        renderer=Renderer.from_settings(settings),
-        archive=Archive(tmp_path / "archive", settings.public_url),
-        channel="outbox",
-        outbox=tmp_path / "outbox",
-        options=SendOptions(workers=1),
     )
     report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert report["newest_day"] == "2026-04-15"

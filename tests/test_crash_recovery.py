@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from digest.ingest import ingest_pages, read_pages
-from digest.subscriptions import request_from, subscribe
+from digest.requests import request_from
+from digest.subscriptions import subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 from tests.smtp_sink import Sink
@@ -63,7 +64,7 @@ def test_a_killed_send_blocks_nothing_and_its_temporary_server_dies_with_it(
     data.mkdir()
     url = f"sqlite:///{data / 'digest.db'}"
     ingest_pages(read_pages("seeds", SEEDS, None), url)
-    from digest.store import get_engine
+    from digest.db import get_engine
 
     engine = get_engine(url)
     emails = [f"reader{i:02d}@example.org" for i in range(30)]

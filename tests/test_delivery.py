@@ -22,20 +22,23 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from digest import ledger
 from digest.archive import Archive
 from digest.assemble import SectionSpec, build_digest
-from digest.compose import Composer, due_subscribers
+from digest.compose import composer_for
+from digest.db import ledger
+from digest.db.models import Cadence, Delivery, DeliveryStatus, Subscriber, Subscription
+from digest.db.subscribers import due_subscribers
 from digest.delivery import AppriseDeliverer, SmtpDeliverer, deliverer_for, describe
 from digest.embeddings import CachedEmbedder
 from digest.errors import ConfigError
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Cadence, Delivery, DeliveryStatus, Subscriber, Subscription
 from digest.periods import Period
 from digest.relevance import floor_of
 from digest.render import RenderedEmail
-from digest.sending import RateLimiter, SendOptions, SendSummary, send_digests
-from digest.subscriptions import import_subscribers, profile_of, request_from, subscribe
+from digest.requests import request_from
+from digest.runtime import Runtime, SendOptions
+from digest.sending import RateLimiter, SendSummary, send_digests
+from digest.subscriptions import import_subscribers, profile_of, subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 from tests.smtp_sink import Sink
@@ -77,16 +80,18 @@ def send(
     embedder: Callable[[], CachedEmbedder | None] = lambda: None,
 ) -> SendSummary:
     return send_digests(
-        engine,
+        Runtime(
+            engine=engine,
+            themes=THEMES,
+            renderer=RENDERER,
+            archive=Archive(tmp / "archive", "https://digest.example.org"),
+            channel=channel,
+            outbox=tmp / "outbox",
+            options=options,
+            embedder=embedder,
+        ),
         period=Period.day(day),
         cadence=Cadence.daily,
-        themes=THEMES,
-        renderer=RENDERER,
-        archive=Archive(tmp / "archive", "https://digest.example.org"),
-        channel=channel,
-        outbox=tmp / "outbox",
-        options=options,
-        embedder=embedder,
     )
 
 
@@ -148,15 +153,17 @@ def test_papers_sent_before_are_not_sent_again_in_a_later_issue(
     [email] = people(store, 1)
     send(store, sink.url, tmp_path)
     week = send_digests(
-        store,
+        Runtime(
+            engine=store,
+            themes=THEMES,
+            renderer=RENDERER,
+            archive=Archive(tmp_path / "archive", "https://digest.example.org"),
+            channel=sink.url,
+            outbox=tmp_path / "outbox",
+            options=FAST,
+        ),
         period=Period(kind="week", start=DAY - timedelta(days=2), end=DAY),
         cadence=Cadence.daily,
-        themes=THEMES,
-        renderer=RENDERER,
-        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
-        channel=sink.url,
-        outbox=tmp_path / "outbox",
-        options=FAST,
     )
     first, second = rows(store)
     assert week.sent + week.skipped == 1
@@ -365,7 +372,7 @@ def test_a_send_run_scores_each_profile_once_and_gives_what_build_digest_would(
         for j, keywords in enumerate(([], ["agent"], ["tool"])):
             fields = {"email": f"r{i}{j}@example.org", "themes": themes, "keywords": keywords}
             subscribe(store, request_from(fields, "test"), THEMES)
-    composer = Composer(store, Period.day(DAY), THEMES)
+    composer = composer_for(store, Period.day(DAY), THEMES)
     people_due = due_subscribers(store, Cadence.daily)
     composer.prepare(subscriptions for _, subscriptions in people_due)
     for person, subscriptions in people_due:

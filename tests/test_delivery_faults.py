@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from digest import ledger
+from digest.db import ledger
+from digest.db.models import DeliveryStatus
 from digest.delivery import envelope_address
 from digest.errors import UndeliverableError
-from digest.models import DeliveryStatus
 from digest.render import RenderedEmail
-from digest.subscriptions import request_from, subscribe
+from digest.requests import request_from
+from digest.subscriptions import subscribe
 from tests.smtp_sink import Sink
 from tests.test_delivery import (  # noqa: F401
     FAST,

@@ -16,15 +16,17 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from digest.compose import Composer, due_subscribers
+from digest.compose import composer_for
+from digest.db.models import Cadence
+from digest.db.subscribers import due_subscribers
 from digest.embeddings import DIMENSIONS, CachedEmbedder, ModelProcess, semantic_installed
 from digest.errors import EmbeddingError
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Cadence
 from digest.periods import Period
+from digest.requests import request_from
+from digest.runtime import SendOptions
 from digest.scoring import Matrix
-from digest.sending import SendOptions
-from digest.subscriptions import request_from, subscribe
+from digest.subscriptions import subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 from tests.test_delivery import send
@@ -114,13 +116,14 @@ def test_a_send_run_embeds_everything_it_lacks_in_one_model_call(
     assert summary.sent == 5
     made = model._embedder
     assert isinstance(made, Counting) and counting.made == 1
-    # the day's papers, the theme, the five interests, and the theme's 13 own phrases (name,
-    # keywords, clauses) that reasons quote (an interest's one phrase is its whole text)
-    assert made.calls == [23 + 1 + 5 + 13]
+    # the day's papers, the theme, the five interests (each short one embedded as a topic,
+    # "papers on robot arms", and as the phrase reasons quote), and the theme's 13 own phrases
+    # (name, keywords, clauses)
+    assert made.calls == [23 + 1 + 5 * 2 + 13]
     # a composer over the same period now scores everyone from the cache alone
-    composer = Composer(engine, Period.day(DAY), THEMES, lambda: model)
+    composer = composer_for(engine, Period.day(DAY), THEMES, lambda: model)
     composer.prepare(subscriptions for _, subscriptions in due_subscribers(engine, Cadence.daily))
-    assert made.calls == [42]
+    assert made.calls == [47]
 
 
 def test_a_child_that_cannot_start_or_fails_raises_a_clear_error(tmp_path: Path) -> None:
@@ -151,12 +154,14 @@ from digest.archive import Archive
 from digest.compose import compose_digest
 from digest.embeddings import ModelProcess, load_cached_embedder
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Cadence
+from digest.db.models import Cadence
 from digest.periods import Period
 from digest.sending import send_digests
+from digest.runtime import Runtime
 from digest.settings import load_settings
-from digest.store import get_engine
-from digest.subscriptions import request_from, subscribe
+from digest.db import get_engine
+from digest.subscriptions import subscribe
+from digest.requests import request_from
 from digest.themes import load_themes
 from tests.test_render import RENDERER
 
@@ -167,11 +172,12 @@ if mode == "send":
     ingest_pages(read_pages("seeds", page, None), settings.db_url)
     fields = {"email": "ada@example.org", "themes": ["agents"], "interest": "robot arms"}
     subscribe(engine, request_from(fields, "test"), themes)
-    summary = send_digests(
-        engine, period=Period.day(date(2026, 4, 15)), cadence=Cadence.daily, themes=themes,
-        renderer=RENDERER, archive=Archive(folder / "archive", "https://digest.example.org"),
+    runtime = Runtime(
+        engine=engine, themes=themes, renderer=RENDERER,
+        archive=Archive(folder / "archive", "https://digest.example.org"),
         channel="outbox", outbox=folder / "outbox", embedder=lambda: load_cached_embedder(settings),
     )
+    summary = send_digests(runtime, period=Period.day(date(2026, 4, 15)), cadence=Cadence.daily)
     result = {"sent": summary.sent}
 else:
     digest = compose_digest(

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from digest.db import count_rows, get_engine, list_papers
+from digest.db.models import Delivery, FetchLog
 from digest.errors import ConfigError, PartialFailure
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Delivery, FetchLog
+from digest.requests import request_from
 from digest.settings import BUNDLED_SEEDS_DIR, load_settings
-from digest.store import count_rows, get_engine, list_papers
-from digest.subscriptions import import_subscribers, request_from, subscribe
+from digest.subscriptions import import_subscribers, subscribe
 from digest.themes import load_themes
 from flows.backfill import backfill
 from flows.ingest import ingest

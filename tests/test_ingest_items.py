@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
+from digest.db import count_rows, get_engine, list_papers
+from digest.db.models import FetchLog
 from digest.errors import ParseError
 from digest.ingest import ingest_pages
-from digest.models import FetchLog
 from digest.periods import Period
 from digest.settings import load_settings
 from digest.sources import get_source
 from digest.sources.http import Fetcher
-from digest.store import count_rows, get_engine, list_papers
 from flows.ingest import ingest
 from tests.factories import REAL_ITEM, api_item, json_body
 from tests.site import LocalSite, Reply

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import Engine
 
 from digest.archive import Archive
+from digest.db.models import Cadence
 from digest.errors import ConfigError, TokenError
 from digest.keys import KEY_FILE, load_keys, rotate_keys
-from digest.models import Cadence
 from digest.periods import Period
 from digest.render import Renderer
+from digest.runtime import Runtime
 from digest.sending import send_digests
 from digest.settings import load_settings
 from digest.tokens import Purpose, Tokens, new_link
@@ -112,15 +113,17 @@ def test_rotating_keys_renames_no_issue_and_sends_nothing_twice(
     def run() -> tuple[int, int]:
         settings = load_settings(data_dir=data)
         summary = send_digests(
-            store,
+            Runtime(
+                engine=store,
+                themes=THEMES,
+                renderer=Renderer.from_settings(settings),
+                archive=Archive(tmp_path / "archive", settings.public_url),
+                channel="outbox",
+                outbox=tmp_path / "outbox",
+                options=FAST,
+            ),
             period=Period.day(DAY),
             cadence=Cadence.daily,
-            themes=THEMES,
-            renderer=Renderer.from_settings(settings),
-            archive=Archive(tmp_path / "archive", settings.public_url),
-            channel="outbox",
-            outbox=tmp_path / "outbox",
-            options=FAST,
         )
         return summary.sent, summary.earlier
 

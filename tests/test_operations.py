@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from digest.db.models import Cadence
 from digest.errors import ConfigError
-from digest.models import Cadence
 from digest.periods import Period
+from digest.runtime import Runtime
 from digest.sending import bucket_of, send_digests
 from digest.settings import load_settings
 from flows.daily import CATCH_UP_DAYS, catch_up_start
@@ -59,17 +60,19 @@ def test_only_the_zone_bucket_is_sent_by_its_run(store: Engine, tmp_path: Path) 
     people(store, 1)  # UTC
     [chicago] = people(store, 1, prefix="chicago", timezone="America/Chicago")
     summary = send_digests(
-        store,
+        Runtime(
+            engine=store,
+            themes=THEMES,
+            renderer=RENDERER,
+            archive=Archive(tmp_path / "archive", "https://digest.example.org"),
+            channel="outbox",
+            outbox=tmp_path / "outbox",
+            options=FAST,
+            zones=("UTC", "America/New_York"),
+        ),
         period=Period.day(date(2026, 4, 15)),
         cadence=Cadence.daily,
-        themes=THEMES,
-        renderer=RENDERER,
-        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
-        channel="outbox",
-        outbox=tmp_path / "outbox",
-        options=FAST,
         bucket="America/New_York",
-        buckets=["UTC", "America/New_York"],
     )
     assert summary.sent == 1
     [message] = (tmp_path / "outbox").glob("*.eml")
@@ -81,23 +84,24 @@ def test_after_downtime_one_digest_covers_the_missed_days(store: Engine, tmp_pat
     from digest.archive import Archive
 
     people(store, 1)
-    options = {
-        "themes": THEMES,
-        "renderer": RENDERER,
-        "archive": Archive(tmp_path / "archive", "https://digest.example.org"),
-        "channel": "outbox",
-        "outbox": tmp_path / "outbox",
-        "options": FAST,
-    }
+    runtime = Runtime(
+        engine=store,
+        themes=THEMES,
+        renderer=RENDERER,
+        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
+        channel="outbox",
+        outbox=tmp_path / "outbox",
+        options=FAST,
+    )
     assert catch_up_start(store, date(2026, 4, 15)) == date(2026, 4, 15)  # nothing sent yet
-    send_digests(store, period=Period.day(date(2026, 2, 16)), cadence=Cadence.daily, **options)  # type: ignore[arg-type]
+    send_digests(runtime, period=Period.day(date(2026, 2, 16)), cadence=Cadence.daily)
     assert catch_up_start(store, date(2026, 2, 17)) == date(2026, 2, 17)  # ran yesterday
     assert catch_up_start(store, date(2026, 2, 20)) == date(2026, 2, 17)  # off for three days
     assert catch_up_start(store, date(2026, 4, 15)) == date(2026, 4, 15 - CATCH_UP_DAYS + 1)
 
     period = Period.span(date(2026, 4, 10), date(2026, 4, 15))
     assert period.label == "2026-04-10..2026-04-15"
-    summary = send_digests(store, period=period, cadence=Cadence.daily, **options)  # type: ignore[arg-type]
+    summary = send_digests(runtime, period=period, cadence=Cadence.daily)
     assert summary.sent == 1
     [file] = (tmp_path / "outbox").glob("2026-04-10..2026-04-15-*.eml")
     message = BytesParser(policy=policy.default).parsebytes(file.read_bytes())

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, func, select
 
+from digest.db import get_engine, save_page
+from digest.db.models import Paper, Sighting
 from digest.errors import ParseError, StoreError
-from digest.models import Paper, Sighting
 from digest.periods import Period
 from digest.records import PaperRecord
 from digest.sources import RawPage, get_source
-from digest.store import get_engine, save_page
 from tests.conftest import SEEDS
 from tests.factories import PAPER_PAGE, REAL_ITEM, api_day, list_page_html
 

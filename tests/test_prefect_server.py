@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.store import count_rows, get_engine
+from digest.db import count_rows, get_engine
 from tests.site import LocalSite
 from tests.smtp_sink import free_port
 from tests.test_flows import MONDAY, serve_week

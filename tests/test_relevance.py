@@ -22,6 +22,7 @@ from digest.errors import EmbeddingError, SubscriptionError
 from digest.minilm import OnnxMiniLM, model_files_ok
 from digest.periods import Period
 from digest.relevance import Reference, Strictness, estimate_matrix, features, floor_of
+from digest.requests import request_from
 from digest.scoring import (
     PaperIndex,
     PaperText,
@@ -32,7 +33,6 @@ from digest.scoring import (
     vote_model,
 )
 from digest.settings import load_settings
-from digest.subscriptions import request_from
 from tests.test_assemble import NEWEST, PAPERS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

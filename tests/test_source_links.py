@@ -14,10 +14,11 @@ from sqlmodel import Session, col, select
 
 from digest.archive import Archive, publish_themes
 from digest.compose import compose_digest
+from digest.db.models import Paper
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Paper
 from digest.render import Renderer
-from digest.subscriptions import request_from, subscribe
+from digest.requests import request_from
+from digest.subscriptions import subscribe
 from digest.themes import load_themes
 from tests.conftest import SEEDS
 

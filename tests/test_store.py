@@ -16,12 +16,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel, select
 
+from digest.db import MIGRATIONS, get_engine, list_papers, save_page
+from digest.db.models import FetchLog, HttpValidator, Paper, Sighting
 from digest.errors import StoreError
 from digest.ingest import ingest_pages, read_pages
-from digest.models import FetchLog, HttpValidator, Paper, Sighting
 from digest.records import PaperRecord
 from digest.sources import RawPage, get_source
-from digest.store import MIGRATIONS, get_engine, list_papers, save_page
 from tests.conftest import SEEDS
 from tests.factories import REAL_ITEM
 

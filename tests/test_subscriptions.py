@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
+from digest.db.models import Cadence, Subscriber, SubscriberStatus, Subscription
 from digest.errors import SubscriptionError
-from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription
+from digest.requests import request_from
 from digest.subscriptions import (
     import_subscribers,
     list_subscribers,
     profile_of,
-    request_from,
     subscribe,
     unsubscribe,
 )

@@ -20,19 +20,22 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from digest import accounts
-from digest.accounts import Vote
 from digest.archive import Archive, publish_themes
 from digest.assemble import Digest
-from digest.compose import Composer, due_subscribers
+from digest.compose import composer_for
+from digest.db import accounts
+from digest.db.accounts import Vote
+from digest.db.models import Cadence, Delivery, Feedback, Subscriber, SubscriberStatus, Subscription
+from digest.db.subscribers import due_subscribers
 from digest.errors import TokenError
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Cadence, Delivery, Feedback, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.render import Renderer
-from digest.sending import SendOptions, send_digests
+from digest.requests import request_from
+from digest.runtime import Runtime, SendOptions
+from digest.sending import send_digests
 from digest.settings import Settings, load_settings
-from digest.subscriptions import request_from, subscribe
+from digest.subscriptions import subscribe
 from digest.themes import load_themes
 from digest.tokens import CONFIRM_MAX_AGE, Purpose, Tokens
 from digest.web import MAX_BODY, create_app
@@ -418,7 +421,7 @@ def test_one_click_unsubscribe_by_post_and_a_get_changes_nothing(
 def test_feedback_links_record_on_post_only_and_move_every_section(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
-    composer = Composer(store, Period.day(DAY), THEMES)
+    composer = composer_for(store, Period.day(DAY), THEMES)
     paper = composer.papers[0]  # any paper of the day: a vote is the subscriber's to give
     path = "/feedback/" + tokens(settings, store).make(member, Purpose.feedback)
     page = client.get(path, params={"paper": paper.key, "vote": "less"})
@@ -457,7 +460,7 @@ def test_less_like_this_drops_that_topic_in_the_next_digest(store: Engine, membe
         return [(p.key, p.score) for s in digest.sections for p in s.papers if p.score >= 0]
 
     before = ranking()
-    earlier = Composer(store, Period.span(date(2020, 1, 1), EARLIER), THEMES).papers
+    earlier = composer_for(store, Period.span(date(2020, 1, 1), EARLIER), THEMES).papers
     overlap, target, disliked = max(
         (
             (len(words(title_of(store, key)) & words(old.title)), key, old)
@@ -480,7 +483,7 @@ def test_less_like_this_drops_that_topic_in_the_next_digest(store: Engine, membe
 def every_paper(engine: Engine, email: str, max_items: int | None = None) -> Digest:
     """The subscriber's digest of the day with no relevance floor (every scored paper, up to
     each section's size), with their personal links: to test what is done with a digest."""
-    composer = Composer(engine, Period.day(DAY), THEMES)
+    composer = composer_for(engine, Period.day(DAY), THEMES)
     rows = accounts_subscriptions(engine, email)
     for row in rows:
         row.max_items = max_items or row.max_items
@@ -502,7 +505,7 @@ def title_of(engine: Engine, key: str) -> str:
 def test_export_holds_everything_and_delete_erases_it(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
-    paper = Composer(store, Period.day(DAY), THEMES).papers[0]
+    paper = composer_for(store, Period.day(DAY), THEMES).papers[0]
     accounts.record_feedback(store, member, paper.key, Vote.more)
     path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
     export = client.get(path + "/export")
@@ -569,15 +572,17 @@ def test_deleting_an_account_erases_its_archive_pages_and_its_bytes_on_disk(
     wide = {"email": member, "themes": ["llm-reasoning-rl"], "strictness": "broad"}
     subscribe(store, request_from(wide, "test"), THEMES)  # the seeds' main topic: a digest
     summary = send_digests(
-        store,
+        Runtime(
+            engine=store,
+            themes=THEMES,
+            renderer=Renderer.from_settings(settings),
+            archive=archive,
+            channel="outbox",
+            outbox=settings.outbox_dir,
+            options=SendOptions(workers=1),
+        ),
         period=Period.day(DAY),
         cadence=Cadence.daily,
-        themes=THEMES,
-        renderer=Renderer.from_settings(settings),
-        archive=archive,
-        channel="outbox",
-        outbox=settings.outbox_dir,
-        options=SendOptions(workers=1),
     )
     assert summary.sent == 1
     with Session(store) as session:

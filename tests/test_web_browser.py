@@ -21,13 +21,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from digest.archive import Archive
+from digest.db import get_engine
+from digest.db.models import Cadence, Subscriber, SubscriberStatus, Subscription
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Cadence, Subscriber, SubscriberStatus, Subscription
 from digest.periods import Period
 from digest.render import Renderer
-from digest.sending import SendOptions, send_digests
+from digest.runtime import Runtime, SendOptions
+from digest.sending import send_digests
 from digest.settings import Settings, load_settings
-from digest.store import get_engine
 from digest.themes import load_themes
 from digest.web import create_app
 from tests.conftest import SEEDS
@@ -151,15 +152,17 @@ def test_subscribe_confirm_manage_read_vote_and_unsubscribe(
             assert {r.max_items for r in rows} == {4}
 
             summary = send_digests(
-                engine,
+                Runtime(
+                    engine=engine,
+                    themes=load_themes(),
+                    renderer=Renderer.from_settings(settings),
+                    archive=Archive(settings.archive_dir, settings.public_url),
+                    channel=settings.delivery.get_secret_value(),
+                    outbox=settings.outbox_dir,
+                    options=SendOptions(workers=1),
+                ),
                 period=Period.day(DAY),
                 cadence=Cadence.daily,
-                themes=load_themes(),
-                renderer=Renderer.from_settings(settings),
-                archive=Archive(settings.archive_dir, settings.public_url),
-                channel=settings.delivery.get_secret_value(),
-                outbox=settings.outbox_dir,
-                options=SendOptions(workers=1),
             )
             assert summary.sent == 1
             digest = mail_to(sink, address, 2)[-1]
@@ -175,7 +178,7 @@ def test_subscribe_confirm_manage_read_vote_and_unsubscribe(
             disliked = {key for r in rows for key in r.disliked}
             assert len(disliked) == 1
             with Session(engine) as session:
-                from digest.models import Paper
+                from digest.db.models import Paper
 
                 paper = session.exec(select(Paper).where(Paper.key == disliked.pop())).one()
             assert paper.title == first_title

@@ -21,10 +21,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from digest import web
+from digest.db import get_engine
+from digest.db.models import Subscriber, SubscriberStatus
 from digest.ingest import ingest_pages, read_pages
-from digest.models import Subscriber, SubscriberStatus
 from digest.settings import Settings, load_settings
-from digest.store import get_engine
 from digest.web import create_app
 from tests.conftest import SEEDS
 from tests.smtp_sink import Sink, free_port

@@ -14,10 +14,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
+from digest.db import get_engine
 from digest.ingest import ingest_pages, read_pages
+from digest.requests import request_from
 from digest.settings import load_settings
-from digest.store import get_engine
-from digest.subscriptions import request_from, subscribe
+from digest.subscriptions import subscribe
 from digest.themes import load_themes
 from digest.web import create_app
 from tests.conftest import SEEDS

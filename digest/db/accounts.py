@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from digest.errors import StoreError, SubscriptionError
-from digest.models import (
+from digest.db.engine import session_scope
+from digest.db.models import (
     Cadence,
     Delivery,
     Feedback,
@@ -29,11 +29,13 @@ from digest.models import (
     Subscriber,
     SubscriberStatus,
     Subscription,
+    aware,
     utcnow,
 )
+from digest.db.subscribers import by_email, new_subscription, subscriptions_of
+from digest.errors import StoreError, SubscriptionError
 from digest.relevance import DEFAULT_STRICTNESS, Strictness
-from digest.store import session_scope
-from digest.subscriptions import MAX_TEXT, SubscriptionRequest, check_request, new_subscription
+from digest.requests import Preferences, SubscriptionRequest, check_request
 from digest.themes import Theme
 
 __all__ = [
@@ -65,31 +67,6 @@ MAX_VOTES = 200
 class Vote(StrEnum):
     more = "more"
     less = "less"
-
-
-class Preferences(BaseModel):
-    """What the preferences page edits; the same limits as a sign-up."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    themes: tuple[str, ...] = ()
-    interest: str = Field("", max_length=MAX_TEXT)
-    keywords: tuple[str, ...] = Field((), max_length=50)
-    require: tuple[str, ...] = Field((), max_length=20)
-    exclude: tuple[str, ...] = Field((), max_length=20)
-    cadence: Cadence = Cadence.daily
-    max_items: int = Field(10, ge=1, le=50)
-    strictness: Strictness = DEFAULT_STRICTNESS
-    paused: bool = False
-    quiet_days: bool = False
-
-    @field_validator("themes", "keywords", "require", "exclude")
-    @classmethod
-    def _words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
-        if any(len(v) > 200 for v in cleaned):
-            raise ValueError("each entry must be at most 200 characters")
-        return cleaned
 
 
 class Account(BaseModel):
@@ -128,7 +105,7 @@ def sign_up(
     check_request(request, themes)
     try:
         with session_scope(engine) as session:
-            found = _by_email(session, request.email)
+            found = by_email(session, request.email)
             throttled = found is not None and _recent(found.confirm_sent_at, now, resend_after)
             if found is not None and found.status == SubscriberStatus.confirmed:
                 send = None if throttled else "manage"
@@ -149,10 +126,10 @@ def sign_up(
 def sign_up_failed(engine: Engine, email: str, at: datetime) -> None:
     """The sign-up email could not be sent: let the next attempt send it at once."""
     with session_scope(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         if found is None or found.confirm_sent_at is None:
             return
-        if _aware(found.confirm_sent_at) == _aware(at):  # SQLite gives it back naive
+        if aware(found.confirm_sent_at) == aware(at):  # SQLite gives it back naive
             found.confirm_sent_at = None
             session.add(found)
 
@@ -160,13 +137,13 @@ def sign_up_failed(engine: Engine, email: str, at: datetime) -> None:
 def confirm(engine: Engine, email: str, issued_at: datetime) -> ConfirmOutcome:
     """Confirm ``email`` from a link made at ``issued_at``; a replay changes nothing."""
     with session_scope(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         if found is None or found.status == SubscriberStatus.unsubscribed:
             return ConfirmOutcome.stale
         if found.status == SubscriberStatus.confirmed:
             return ConfirmOutcome.already
         sent = found.confirm_sent_at
-        if sent is not None and issued_at < _aware(sent).replace(microsecond=0):
+        if sent is not None and issued_at < aware(sent).replace(microsecond=0):
             return ConfirmOutcome.stale
         found.status = SubscriberStatus.confirmed
         found.confirmed_at = found.updated_at = utcnow()
@@ -177,10 +154,10 @@ def confirm(engine: Engine, email: str, issued_at: datetime) -> ConfirmOutcome:
 def account(engine: Engine, email: str) -> Account | None:
     """The subscriber's account, or None when there is none (deleted, never existed)."""
     with Session(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         if found is None:
             return None
-        rows = _subscriptions(session, found)
+        rows = subscriptions_of(session, found)
         votes = len(
             session.exec(select(Feedback.id).where(Feedback.subscriber_id == found.id)).all()
         )
@@ -211,15 +188,11 @@ def update_preferences(
 ) -> None:
     """Make the subscriber's subscriptions match ``preferences``, all or nothing. Saving
     from the emailed link also (re)subscribes someone who had left."""
-    unknown = [t for t in preferences.themes if t not in themes]
-    if unknown:
-        raise SubscriptionError(f"theme {unknown[0]!r} is not in the catalogue")
-    personal = bool(preferences.interest.strip() or preferences.keywords)
-    if not preferences.themes and not personal:
-        raise SubscriptionError("choose at least one theme, or write an interest or a keyword")
+    check_request(preferences, themes)
+    personal = preferences.personal
     with session_scope(engine) as session:
         found = _require(session, email)
-        rows = _subscriptions(session, found)
+        rows = subscriptions_of(session, found)
         liked, disliked = _votes(session, found)
         wanted: list[Subscription] = []
         for theme_id in preferences.themes:
@@ -249,7 +222,7 @@ def update_preferences(
 def leave(engine: Engine, email: str) -> bool:
     """Unsubscribe ``email`` from everything; False if it was not subscribed (idempotent)."""
     with session_scope(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         if found is None or found.status == SubscriberStatus.unsubscribed:
             return False
         found.status = SubscriberStatus.unsubscribed
@@ -269,7 +242,7 @@ def record_feedback(engine: Engine, email: str, paper_key: str, vote: Vote) -> b
     paper joins its liked (or disliked) examples, leaving the other list. False when the
     paper or the subscriber is unknown."""
     with session_scope(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         exists = session.exec(select(Paper.id).where(Paper.key == paper_key)).first()
         if found is None or found.id is None or exists is None:
             return False
@@ -281,7 +254,7 @@ def record_feedback(engine: Engine, email: str, paper_key: str, vote: Vote) -> b
         row = row or Feedback(subscriber_id=found.id, paper_key=paper_key, vote=vote.value)
         row.vote, row.at = vote.value, utcnow()
         session.add(row)
-        for subscription in _subscriptions(session, found):
+        for subscription in subscriptions_of(session, found):
             keep, drop = (
                 (subscription.liked, subscription.disliked)
                 if vote is Vote.more
@@ -300,10 +273,10 @@ def record_feedback(engine: Engine, email: str, paper_key: str, vote: Vote) -> b
 def export_account(engine: Engine, email: str) -> dict[str, Any] | None:
     """Everything stored about ``email``, as JSON-ready data (the privacy export)."""
     with Session(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         if found is None:
             return None
-        rows = _subscriptions(session, found)
+        rows = subscriptions_of(session, found)
         votes = session.exec(select(Feedback).where(Feedback.subscriber_id == found.id)).all()
         sent = session.exec(
             select(Delivery)
@@ -348,7 +321,7 @@ def delete_account(
     rows are overwritten (``secure_delete``) and the write-ahead log, which still holds their
     old pages, is then copied back and emptied."""
     with session_scope(engine) as session:
-        found = _by_email(session, email)
+        found = by_email(session, email)
         if found is None:
             return False
         issues = session.exec(
@@ -431,31 +404,12 @@ def link_for(engine: Engine, email: str) -> str | None:
         return found.first()
 
 
-def _by_email(session: Session, email: str) -> Subscriber | None:
-    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
-
-
 def _require(session: Session, email: str) -> Subscriber:
-    found = _by_email(session, email)
+    found = by_email(session, email)
     if found is None:
         raise SubscriptionError(f"{email}: no such subscriber")
     return found
 
 
-def _subscriptions(session: Session, subscriber: Subscriber) -> list[Subscription]:
-    return list(
-        session.exec(
-            select(Subscription)
-            .where(Subscription.subscriber_id == subscriber.id)
-            .order_by(col(Subscription.id))
-        ).all()
-    )
-
-
 def _recent(moment: datetime | None, now: datetime, window: timedelta) -> bool:
-    return moment is not None and now - _aware(moment) < window
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment is not None and now - aware(moment) < window

@@ -1,4 +1,4 @@
-"""All storage goes through here: engines, migrations, and the paper upsert.
+"""Papers, their sightings and the fetch log: the paper upsert and its reads.
 
 Records are merged into one ``Paper`` row per paper: by arXiv id, else by title fingerprint
 confirmed by the abstract's start (never fuzzy), and an id-less row is upgraded in place when a
@@ -9,48 +9,58 @@ transaction: a failure leaves the store as it was.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import logging
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from importlib import resources
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from datetime import date
+from typing import Protocol
 
-from alembic import command
-from alembic.config import Config
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, event, func
-from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session, col, create_engine, select
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
+from digest.db.engine import session_scope
+from digest.db.models import FetchLog, HttpValidator, Paper, Sighting, aware, utcnow
 from digest.errors import StoreError
-from digest.models import FetchLog, HttpValidator, Paper, Sighting, utcnow
 from digest.records import PaperRecord, abstract_fingerprint
-from digest.sources import RawPage
-from digest.sources.http import ValidatorLookup, Validators
 
 __all__ = [
+    "FetchedPage",
     "UpsertCounts",
     "count_rows",
-    "get_engine",
+    "first_listed_between",
+    "listing_days",
+    "newest_listing_day",
+    "titles_of",
     "list_papers",
     "log_failure",
     "save_page",
-    "session_scope",
+    "stored_validators",
     "upsert_papers",
-    "validator_lookup",
 ]
 
 log = logging.getLogger("digest.store")
-MIGRATIONS = Path(str(resources.files("digest") / "migrations"))
-T = TypeVar("T")
+
+
+class FetchedPage(Protocol):
+    """What the store keeps of a fetched page (a source's ``RawPage`` is one): who listed it,
+    where it came from, and the validators for the next conditional GET."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def listing(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def last_modified(self) -> str | None: ...
+    @property
+    def item_count(self) -> int | None: ...
+    @property
+    def not_modified(self) -> bool: ...
 
 
 class UpsertCounts(BaseModel):
@@ -75,118 +85,11 @@ class UpsertCounts(BaseModel):
         return f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged"
 
 
-# --- engines and migrations -------------------------------------------------------------------
-
-
-@functools.cache
-def get_engine(url: str) -> Engine:
-    """An engine for ``url`` with the schema migrated to the newest version (once per process)."""
-    engine = _create(url)
-    _guard(lambda: migrate(engine), url, "migrating")
-    return engine
-
-
-def _create(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "handle_error", functools.partial(_damaged, parsed.database or url))
-    return engine
-
-
-_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
-
-def _damaged(path: str, context: ExceptionContext) -> StoreError | None:
-    """A damaged SQLite file fails wherever it is first touched (opening, migrating, any read
-    by any module): name the file and the way out there, once, for every caller."""
-    error = context.original_exception
-    code = getattr(error, "sqlite_errorcode", None)
-    if not isinstance(error, sqlite3.DatabaseError) or code is None or code & 0xFF not in _DAMAGED:
-        return None
-    return StoreError(
-        f"database {path} is damaged ({error}): restore it from a backup, "
-        "or move it aside to start an empty store"
-    )
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; skips an fsync per commit
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left on disk
-    cursor.close()
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic (the only way the schema changes)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-
-def _guard(action: Callable[[], T], url: str, doing: str) -> T:
-    try:
-        return action()
-    except SQLAlchemyError as exc:
-        raise _store_error(exc, url, doing) from exc
-
-
-def _store_error(exc: SQLAlchemyError, url: str, doing: str) -> StoreError:
-    """A one-line error naming the database (password hidden), what failed and why."""
-    safe = make_url(url).render_as_string(hide_password=True)
-    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    return StoreError(f"database {safe}: {doing} failed: {reason}")
-
-
-@contextmanager
-def session_scope(engine: Engine, doing: str = "writing") -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on any error; database errors come
-    out as ``StoreError`` (caused by the original, so callers can still tell a unique-key
-    race)."""
-    with _writer(engine):
-        try:
-            with Session(engine, expire_on_commit=False) as session, session.begin():
-                yield session
-        except SQLAlchemyError as exc:
-            raise _store_error(exc, str(engine.url), doing) from exc
-
-
-@contextmanager
-def connection_scope(engine: Engine, doing: str = "writing") -> Iterator[Connection]:
-    """Like ``session_scope`` without the ORM: for short hot statements (the ledger's)."""
-    with _writer(engine):
-        try:
-            with engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise _store_error(exc, str(engine.url), doing) from exc
-
-
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
-
-
-def _writer(engine: Engine) -> contextlib.AbstractContextManager[object]:
-    """SQLite takes one writer at a time and makes the others sleep and poll (up to 100 ms a
-    try); threads of one process queue on a lock instead. PostgreSQL needs no such thing."""
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    return _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
-
-
 # --- writing ----------------------------------------------------------------------------------
 
 
 def save_page(
-    engine: Engine, page: RawPage, records: list[PaperRecord], note: str | None = None
+    engine: Engine, page: FetchedPage, records: list[PaperRecord], note: str | None = None
 ) -> UpsertCounts:
     """Store one page's records, its HTTP validators and a log line, all or nothing; ``note``
     (e.g. the invalid items the parser skipped) goes in the log line's ``error``.
@@ -204,7 +107,7 @@ def save_page(
 
 
 def _save_page_once(
-    engine: Engine, page: RawPage, records: list[PaperRecord], note: str | None
+    engine: Engine, page: FetchedPage, records: list[PaperRecord], note: str | None
 ) -> UpsertCounts:
     with session_scope(engine, "saving a page") as session:
         counts = upsert_papers(records, session=session)
@@ -224,7 +127,7 @@ def log_failure(engine: Engine, source: str, listing: str, location: str, error:
         session.add(row)
 
 
-def _log_row(page: RawPage, status: str, counts: UpsertCounts, note: str | None) -> FetchLog:
+def _log_row(page: FetchedPage, status: str, counts: UpsertCounts, note: str | None) -> FetchLog:
     return FetchLog(
         at=utcnow(),
         source=page.source,
@@ -238,7 +141,7 @@ def _log_row(page: RawPage, status: str, counts: UpsertCounts, note: str | None)
     )
 
 
-def _remember_validators(session: Session, page: RawPage) -> None:
+def _remember_validators(session: Session, page: FetchedPage) -> None:
     row = session.get(HttpValidator, page.location) or HttpValidator(url=page.location)
     row.etag, row.last_modified = page.etag, page.last_modified
     if page.item_count is not None:
@@ -400,8 +303,8 @@ def _visible(paper: Paper) -> tuple[object, ...]:
 
 
 def _merge_counters(paper: Paper, record: PaperRecord) -> None:
-    seen = _aware(record.sighting.observed_at)
-    if paper.counters_at is not None and seen < _aware(paper.counters_at):
+    seen = aware(record.sighting.observed_at)
+    if paper.counters_at is not None and seen < aware(paper.counters_at):
         return
     for name in _COUNTERS:
         value = getattr(record, name)
@@ -443,7 +346,7 @@ def _sight(
             listing=seen.listing,
             observed_at=seen.observed_at,
         )
-    elif _aware(seen.observed_at) <= _aware(row.observed_at) or all(
+    elif aware(seen.observed_at) <= aware(row.observed_at) or all(
         getattr(row, name) == value for name, value in values.items()
     ):
         return False
@@ -454,25 +357,13 @@ def _sight(
     return True
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every moment we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 # --- reading ----------------------------------------------------------------------------------
 
 
-def validator_lookup(engine: Engine) -> ValidatorLookup:
-    """A function the HTTP client calls to find the ETag/Last-Modified stored for a URL."""
-
-    def lookup(url: str) -> Validators | None:
-        with Session(engine) as session:
-            row = session.get(HttpValidator, url)
-        if row is None:
-            return None
-        return Validators(row.etag, row.last_modified, row.item_count)
-
-    return lookup
+def stored_validators(engine: Engine, url: str) -> HttpValidator | None:
+    """The ETag, Last-Modified and item count stored for ``url`` by its last 200 response."""
+    with Session(engine) as session:
+        return session.get(HttpValidator, url)
 
 
 def list_papers(engine: Engine, *, listed_on: date | None = None) -> list[Paper]:
@@ -488,6 +379,40 @@ def list_papers(engine: Engine, *, listed_on: date | None = None) -> list[Paper]
     )
     with Session(engine) as session:
         return list(session.exec(query).all())
+
+
+def newest_listing_day(engine: Engine) -> date | None:
+    """The latest day any stored listing is dated: the default digest day."""
+    with Session(engine) as session:
+        newest: date | None = session.exec(select(func.max(Sighting.listed_on))).one()
+    return newest
+
+
+def listing_days(engine: Engine, until: date, count: int) -> list[date]:
+    """The ``count`` newest days up to ``until`` on which some paper was first listed."""
+    day = col(Paper.first_listed_on)
+    query = select(day).where(day.is_not(None), day <= until).distinct()
+    with Session(engine) as session:
+        found = session.exec(query.order_by(day.desc()).limit(count)).all()
+    return [d for d in found if d is not None]
+
+
+def first_listed_between(engine: Engine, start: date, end: date) -> list[Paper]:
+    """The papers first listed from ``start`` to ``end`` (a digest period's candidates), by id."""
+    query = select(Paper).where(
+        col(Paper.first_listed_on) >= start, col(Paper.first_listed_on) <= end
+    )
+    with Session(engine) as session:
+        return list(session.exec(query.order_by(col(Paper.id))).all())
+
+
+def titles_of(engine: Engine, keys: Iterable[str]) -> dict[str, str]:
+    """The title of each stored paper among ``keys``."""
+    with Session(engine) as session:
+        found = session.exec(
+            select(Paper.key, Paper.title).where(col(Paper.key).in_(sorted(keys)))
+        ).all()
+    return dict(found)
 
 
 def count_rows(engine: Engine) -> dict[str, int]:

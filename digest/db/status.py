@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from digest.models import Delivery, DeliveryStatus, FetchLog, Paper, Subscriber
+from digest.db.models import Delivery, DeliveryStatus, FetchLog, Paper, Subscriber
 
 __all__ = ["Status", "read_status"]
 

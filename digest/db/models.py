@@ -8,11 +8,11 @@ One ``Paper`` row per paper, keyed by the arXiv id when known, else by a title f
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from enum import StrEnum
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from digest.kinds import Cadence, DeliveryStatus, SubscriberStatus
 from digest.tokens import new_link
 
 __all__ = [
@@ -27,12 +27,19 @@ __all__ = [
     "Subscriber",
     "SubscriberStatus",
     "Subscription",
+    "aware",
     "utcnow",
 ]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; every moment we store is
+    UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _moment(nullable: bool = True) -> Column:  # type: ignore[type-arg]
@@ -116,19 +123,6 @@ class FetchLog(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=_moment(nullable=False))
 
 
-class SubscriberStatus(StrEnum):
-    """A subscriber's lifecycle: double opt-in, then confirmed until they leave."""
-
-    unconfirmed = "unconfirmed"
-    confirmed = "confirmed"
-    unsubscribed = "unsubscribed"
-
-
-class Cadence(StrEnum):
-    daily = "daily"
-    weekly = "weekly"
-
-
 class Subscriber(SQLModel, table=True):
     """A person who receives digests."""
 
@@ -188,16 +182,6 @@ class Subscription(SQLModel, table=True):
     )
     active: bool = True
     created_at: datetime = Field(sa_column=_moment(nullable=False))
-
-
-class DeliveryStatus(StrEnum):
-    """A digest issue's way out: claimed rows are ``sending``; only ``sent`` counts as sent."""
-
-    pending = "pending"
-    sending = "sending"
-    sent = "sent"
-    failed = "failed"
-    skipped = "skipped"
 
 
 class Delivery(SQLModel, table=True):

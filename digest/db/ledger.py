@@ -17,7 +17,7 @@ that any run may take them over.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -26,16 +26,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from digest.models import (
+from digest.db.engine import connection_scope, session_scope
+from digest.db.models import (
     Cadence,
     Delivery,
     DeliveryStatus,
     Subscriber,
     utcnow,
 )
-from digest.store import connection_scope, session_scope
 
 __all__ = [
+    "IssuePlan",
     "UNCONFIRMED_PREFIX",
     "Claim",
     "Unconfirmed",
@@ -58,6 +59,20 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class IssuePlan:
+    """One issue a send run composed: who, which issue, the period, and what it holds (or
+    why it is skipped). ``plan`` writes one ledger row from it."""
+
+    subscriber_id: int
+    issue_id: str
+    cadence: Cadence
+    period_start: date
+    period_end: date
+    paper_keys: Sequence[str]
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Planned:
     """An issue to send: its ledger row and whether an earlier run already finished it."""
 
@@ -67,21 +82,18 @@ class Planned:
     status: DeliveryStatus
 
 
-def plan(
-    engine: Engine,
-    rows: Sequence[dict[str, object]],
-) -> list[Planned]:
-    """Insert the ledger rows of one batch (``subscriber_id``, ``issue_id``, ``cadence``,
-    ``period_start``, ``period_end``, ``paper_keys``, ``skip_reason``), leaving rows that exist
-    as they are, except that a skipped issue that now has papers becomes pending. One
-    transaction; returns every row's current state."""
-    if not rows:
+def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
+    """Insert the ledger rows of one batch, leaving rows that exist as they are, except that a
+    skipped issue that now has papers becomes pending. One transaction; returns every row's
+    current state."""
+    if not issues:
         return []
     now = utcnow()
+    rows = [{**asdict(issue), "paper_keys": list(issue.paper_keys)} for issue in issues]
     values = [
         {
             **row,
-            "status": DeliveryStatus.skipped if row.get("skip_reason") else DeliveryStatus.pending,
+            "status": DeliveryStatus.skipped if row["skip_reason"] else DeliveryStatus.pending,
             "attempts": 0,
             "channel": "",
             "created_at": now,
