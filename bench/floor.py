@@ -41,14 +41,10 @@ from relevance import embed, load  # noqa: E402
 from digest.db import get_engine, list_papers  # noqa: E402
 from digest.embeddings import load_embedder  # noqa: E402
 from digest.ingest import ingest_pages, read_pages  # noqa: E402
+from digest.paper_index import PaperIndex, PaperText  # noqa: E402
+from digest.profiles import Profile  # noqa: E402
 from digest.relevance import Strictness, estimate_matrix, floor_of  # noqa: E402
-from digest.scoring import (  # noqa: E402
-    PaperIndex,
-    PaperText,
-    Profile,
-    profile_vectors,
-    score_matrix,
-)
+from digest.scoring import profile_vectors, score_matrix  # noqa: E402
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
 
 DEV = Path(__file__).resolve().parent / "data"

@@ -34,14 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.embeddings import load_embedder  # noqa: E402
-from digest.scoring import (  # noqa: E402
-    PaperIndex,
-    PaperText,
-    Profile,
-    ProfileVectors,
-    profile_vectors,
-    score_matrix,
-)
+from digest.paper_index import PaperIndex, PaperText  # noqa: E402
+from digest.profiles import Profile  # noqa: E402
+from digest.scoring import ProfileVectors, profile_vectors, score_matrix  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / "out"
 MODEL_TAG = "minilm-int8"

@@ -24,14 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.ingest import read_pages  # noqa: E402
+from digest.paper_index import PaperIndex, PaperText  # noqa: E402
+from digest.profiles import Profile  # noqa: E402
 from digest.relevance import DEFAULT_STRICTNESS, estimate_matrix, floor_of  # noqa: E402
-from digest.scoring import (  # noqa: E402
-    PaperIndex,
-    PaperText,
-    Profile,
-    ProfileVectors,
-    score_matrix,
-)
+from digest.scoring import ProfileVectors, score_matrix  # noqa: E402
 from digest.settings import BUNDLED_SEEDS_DIR  # noqa: E402
 from digest.sources import get_source  # noqa: E402
 from digest.themes import load_themes  # noqa: E402

@@ -25,7 +25,8 @@ from digest.db.papers import listing_days
 from digest.embeddings import CachedEmbedder
 from digest.feeds import FeedInfo, atom_feed
 from digest.files import write_atomic
-from digest.render import Renderer, ThemeEntry, summary
+from digest.render import Renderer, ThemeEntry
+from digest.template_helpers import summary
 from digest.themes import Theme
 
 __all__ = ["Archive", "Published", "publish_themes"]

@@ -11,24 +11,17 @@ it as skipped instead of sending it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from digest.paper_index import PaperText
 from digest.periods import Period
+from digest.profiles import Profile
 from digest.records import Organization
-from digest.relevance import estimate_matrix
-from digest.scoring import (
-    Matrix,
-    PaperIndex,
-    PaperText,
-    Profile,
-    ProfileVectors,
-    explain,
-    score_matrix,
-)
+from digest.vectors import Matrix
 
 __all__ = [
     "QUIET",
@@ -37,7 +30,6 @@ __all__ = [
     "Section",
     "SectionSpec",
     "assemble_digest",
-    "build_digest",
     "no_new_papers",
 ]
 
@@ -113,54 +105,6 @@ class Digest(BaseModel):
     @property
     def is_empty(self) -> bool:
         return not self.paper_keys
-
-
-def build_digest(
-    email: str,
-    period: Period,
-    specs: Sequence[SectionSpec],
-    papers: Sequence[DigestPaper],
-    already_sent: Collection[str] = (),
-    *,
-    embeddings: Matrix | None = None,
-    vectors: ProfileVectors | None = None,
-    quiet_day: bool = False,
-) -> Digest:
-    """Assemble ``email``'s digest for ``period`` from ``papers``.
-
-    ``embeddings`` (one row per paper in ``papers``) and ``vectors`` (a query row per spec) turn on
-    the semantic half of scoring; without them scoring is lexical. With ``quiet_day``, a period
-    that has new papers but none that match gives a short digest of its most upvoted ones
-    instead of nothing (a subscriber's option: some like to know the pipeline is alive).
-    Scores are over the papers this subscriber has not had (a send run uses ``Composer``,
-    which scores each distinct profile once over the whole period instead).
-    """
-    wanted = [
-        i
-        for i, p in enumerate(papers)
-        if period.contains(p.first_listed_on) and p.key not in already_sent
-    ]
-    if not wanted:
-        return no_new_papers(email, period)
-    pool = [papers[i] for i in wanted]
-    index = PaperIndex(
-        [p.text for p in pool], embeddings[wanted] if embeddings is not None else None
-    )
-    profiles = [s.profile for s in specs]
-    scores = score_matrix(index, profiles, vectors)
-    estimates = estimate_matrix(index, profiles, vectors)
-    return assemble_digest(
-        email,
-        period,
-        specs,
-        pool,
-        scores,
-        lambda row, i: explain(
-            specs[row].profile, index, i, vectors.parts_of(row) if vectors else None
-        ),
-        estimates=estimates,
-        quiet_day=quiet_day,
-    )
 
 
 def no_new_papers(email: str, period: Period) -> Digest:

@@ -14,21 +14,23 @@ from typing import Annotated, Any
 
 import typer
 
+from digest.apprise_channel import AppriseDeliverer
 from digest.archive import publish_themes
 from digest.compose import compose_digest
 from digest.db import get_engine, list_papers
 from digest.db.models import Cadence, Paper
 from digest.db.papers import newest_listing_day
 from digest.db.status import read_status
-from digest.delivery import AppriseDeliverer
 from digest.embeddings import load_cached_embedder
 from digest.errors import ConfigError, DigestError
 from digest.keys import KEY_FILE, rotate_keys
+from digest.paper_index import PaperIndex, PaperText
 from digest.periods import parse_date
+from digest.profiles import Profile
 from digest.relevance import DEFAULT_STRICTNESS, Strictness, estimate_matrix, floor_of
 from digest.requests import SubscriptionRequest, request_from
 from digest.runtime import Runtime
-from digest.scoring import PaperIndex, PaperText, Profile, profile_vectors
+from digest.scoring import profile_vectors
 from digest.scoring import rank as score_rank
 from digest.settings import Settings, load_settings
 from digest.sources import get_source

@@ -18,20 +18,16 @@ from digest.db import subscribers as subscribers_db
 from digest.db.models import Cadence, Paper, Subscription
 from digest.embeddings import CachedEmbedder
 from digest.errors import SubscriptionError
+from digest.paper_index import PaperIndex
 from digest.periods import Period
+from digest.profiles import Profile
+from digest.reasons import explain
 from digest.records import Organization
 from digest.relevance import estimate_matrix, floor_of
-from digest.scoring import (
-    Matrix,
-    PaperIndex,
-    Profile,
-    explain,
-    profile_texts,
-    profile_vectors,
-    score_matrix,
-)
+from digest.scoring import profile_texts, profile_vectors, score_matrix
 from digest.subscriptions import profile_of
 from digest.themes import Theme
+from digest.vectors import Matrix
 
 __all__ = [
     "SECTION_COLUMNS",
@@ -39,6 +35,7 @@ __all__ = [
     "TitleLookup",
     "candidates",
     "composer_for",
+    "digest_paper",
     "compose_digest",
     "compose_theme_days",
     "period_for",
@@ -64,7 +61,7 @@ are not among a period's candidates still steer a profile by their titles."""
 def candidates(engine: Engine, period: Period) -> list[DigestPaper]:
     """The papers first listed in ``period``: what a digest for it chooses from."""
     rows = papers_db.first_listed_between(engine, period.start, period.end)
-    return [_digest_paper(row) for row in rows if row.first_listed_on is not None]
+    return [digest_paper(row) for row in rows if row.first_listed_on is not None]
 
 
 def composer_for(
@@ -372,7 +369,8 @@ class _Once:
         return self._model
 
 
-def _digest_paper(paper: Paper) -> DigestPaper:
+def digest_paper(paper: Paper) -> DigestPaper:
+    """A stored paper as a digest shows it."""
     assert paper.first_listed_on is not None
     return DigestPaper(
         key=paper.key,

@@ -32,8 +32,8 @@ from numpy.typing import NDArray
 from digest.errors import EmbeddingError
 from digest.files import write_atomic
 from digest.minilm import OnnxMiniLM, model_files_ok
-from digest.scoring import Embedder, Matrix
 from digest.settings import Settings
+from digest.vectors import Embedder, Matrix
 
 __all__ = [
     "CachedEmbedder",

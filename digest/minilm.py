@@ -21,7 +21,7 @@ from importlib import resources
 import numpy as np
 
 from digest.errors import EmbeddingError
-from digest.scoring import Matrix
+from digest.vectors import Matrix
 
 __all__ = ["DIMENSIONS", "OnnxMiniLM", "model_files_ok"]
 

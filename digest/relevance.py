@@ -35,7 +35,10 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
-from digest.scoring import _STEMMER, Matrix, PaperIndex, Profile, ProfileVectors, vote_model
+from digest.paper_index import _STEMMER, PaperIndex
+from digest.profiles import Profile
+from digest.scoring import ProfileVectors, vote_model
+from digest.vectors import Matrix
 
 __all__ = [
     "DEFAULT_STRICTNESS",

@@ -9,116 +9,41 @@ Links that act for a subscriber carry signed, purpose-scoped tokens (itsdangerou
 
 from __future__ import annotations
 
-import binascii
-import email.policy
 import functools
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
-from functools import cached_property
+from email.utils import parseaddr
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import css_inline
-import numpy as np
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from digest.assemble import QUIET, Digest, DigestPaper
 from digest.issues import IssueNames
+from digest.links import Links
+from digest.mime import RenderedEmail, one_line
 from digest.settings import Settings
-from digest.tokens import Purpose, Tokens
+from digest.template_helpers import (
+    byline,
+    headline,
+    period_text,
+    plural,
+    stats,
+    summary,
+    web_url,
+)
+from digest.tokens import Tokens
 
-__all__ = ["TEMPLATES", "Links", "RenderedEmail", "Renderer", "ThemeEntry"]
+__all__ = ["TEMPLATES", "Renderer", "ThemeEntry"]
 
 TEMPLATES = Path(str(resources.files("digest.templates")))
 """The templates shipped inside the package (top-level ``templates/`` in a checkout)."""
-WIRE = email.policy.SMTP.clone(max_line_length=998)
-_SPACE = re.compile(r"\s+")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)")
-
-
-class RenderedEmail(BaseModel):
-    """Everything needed to send one digest; nothing here is half-built."""
-
-    model_config = ConfigDict(frozen=True)
-
-    to: str
-    subject: str
-    html: str
-    text: str
-    headers: dict[str, str]
-
-    def message(self) -> EmailMessage:
-        """A MIME multipart/alternative message: the text part first, then the HTML."""
-        message = EmailMessage()
-        for name, value in self.headers.items():
-            message[name] = value
-        message["Subject"] = self.subject
-        message["Date"] = formatdate(usegmt=True)
-        message.set_content(self.text)
-        message.add_alternative(self.html, subtype="html")
-        return message
-
-    def addressed(self, to: str) -> RenderedEmail:
-        """The same message to ``to`` (an address's ASCII form, its domain in IDNA)."""
-        return self.model_copy(update={"to": to, "headers": {**self.headers, "To": to}})
-
-    def as_bytes(self, utf8: bool = False) -> bytes:
-        """The message as sent: multipart/alternative, CRLF line ends, base64 parts.
-
-        Built directly (about 20 times faster than ``email``'s generator, which would cost more
-        than the whole SMTP exchange); ``message()`` builds the same thing with the standard
-        library, which a test holds this to, and is used when a header is not plain ASCII.
-        Headers are never folded below RFC 5322's 998 characters: folding at 78 would turn
-        the long ``List-Unsubscribe`` URLs into encoded words, unreadable as links."""
-        if utf8:  # an internationalised address, for a server that takes SMTPUTF8
-            return self.message().as_bytes(policy=WIRE.clone(utf8=True))
-        if not all(v.isascii() for v in self.headers.values()):
-            return self.message().as_bytes(policy=WIRE)
-        boundary = f"=_pd_{uuid.uuid4().hex}"  # "_" never occurs in base64
-        subject = self.subject
-        if not subject.isascii():
-            subject = encoded_words(subject)
-        lines = [f"{name}: {value}" for name, value in self.headers.items()]
-        lines += [
-            f"Subject: {subject}",
-            f"Date: {formatdate(usegmt=True)}",
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"',
-            "",
-        ]
-        out = ["\r\n".join(lines).encode("ascii")]
-        for subtype, body in (("plain", self.text), ("html", self.html)):
-            out.append(
-                f"\r\n--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
-                "Content-Transfer-Encoding: base64\r\n\r\n".encode("ascii")
-            )
-            if "\r" in body:
-                body = _LINE_BREAK.sub("\n", body)
-            canonical = body.replace("\n", "\r\n")  # RFC 2045: CRLF before encoding
-            out.append(_base64_lines(canonical.encode("utf-8")))
-        out.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
-        return b"".join(out)
-
-
-def _base64_lines(data: bytes) -> bytes:
-    """``data`` in base64, in CRLF-separated lines of 76 characters (RFC 2045), the lines cut
-    as one numpy reshape instead of a Python slice per line (a tenth of the time)."""
-    raw = binascii.b2a_base64(data, newline=False)
-    full = len(raw) // 76
-    lines = np.empty((full, 78), dtype=np.uint8)
-    lines[:, :76] = np.frombuffer(raw, dtype=np.uint8, count=full * 76).reshape(full, 76)
-    lines[:, 76:] = (13, 10)
-    wrapped = lines.tobytes() + raw[full * 76 :]
-    return wrapped[:-2] if len(raw) == full * 76 and full else wrapped
 
 
 class ThemeEntry(BaseModel):
@@ -128,63 +53,6 @@ class ThemeEntry(BaseModel):
     description: str
     feed: str
     days: list[tuple[date, str]]
-
-
-class Links:
-    """URLs in one subscriber's email: paper pages, arXiv, and signed personal links."""
-
-    def __init__(
-        self,
-        public_url: str,
-        hf_url: str,
-        tokens: Tokens | None,
-        link_id: str | None,
-        issue: str | None,
-    ) -> None:
-        self._public, self._hf = public_url.rstrip("/"), hf_url.rstrip("/")
-        self._tokens, self._link = tokens, link_id
-        self.home = self._public + "/"
-        self.view_in_browser = f"{self._public}/archive/{issue}.html"
-
-    @property
-    def personal(self) -> bool:
-        return self._tokens is not None
-
-    def token(self, purpose: Purpose) -> str:
-        if self._tokens is None or self._link is None:
-            raise ValueError(
-                "a public page, or a digest without a subscriber, has no personal links"
-            )
-        return self._tokens.make(self._link, purpose)
-
-    @cached_property
-    def unsubscribe_token(self) -> str:
-        return self.token(Purpose.unsubscribe)
-
-    @cached_property
-    def unsubscribe(self) -> str:
-        return f"{self._public}/unsubscribe/{self.unsubscribe_token}"
-
-    @cached_property
-    def preferences(self) -> str:
-        return f"{self._public}/preferences/{self.token(Purpose.preferences)}"
-
-    @cached_property
-    def feedback_base(self) -> str:
-        """The start of every "more / less like this" link: one token per email, the paper
-        and the vote follow in the query (the token steers only its holder's profile)."""
-        return f"{self._public}/feedback/{self.token(Purpose.feedback)}"
-
-    def paper_page(self, paper: DigestPaper) -> str:
-        if paper.arxiv_id:
-            return f"{self._hf}/papers/{paper.arxiv_id}"
-        return f"{self._hf}/papers?q={re.sub(r'[^A-Za-z0-9]+', '+', paper.title).strip('+')}"
-
-    def arxiv_abs(self, paper: DigestPaper) -> str:
-        return f"https://arxiv.org/abs/{paper.arxiv_id}"
-
-    def arxiv_pdf(self, paper: DigestPaper) -> str:
-        return f"https://arxiv.org/pdf/{paper.arxiv_id}"
 
 
 class _Cards:
@@ -449,24 +317,6 @@ def _vote_query_html(key: str, vote: str) -> Markup:
     return escape(_vote_query(key, vote))
 
 
-def encoded_words(text: str) -> str:
-    """``text`` as RFC 2047 encoded words (UTF-8, base64), each within the 75-character limit
-    and never splitting a character, one per folded line."""
-    words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for char in text:
-        width = len(char.encode("utf-8"))
-        if size + width > 45:  # 45 bytes -> 60 base64 characters + 12 of framing
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
-        size += width
-    words.append("".join(chunk))
-    encoded = (binascii.b2a_base64(w.encode("utf-8"), newline=False).decode() for w in words)
-    return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in encoded)
-
-
 def clipped(digest: Digest, keep: int) -> Digest:
     """``digest`` with only its ``keep`` best-scored papers, each still in its own section."""
     papers = [p for section in digest.sections for p in section.papers]
@@ -477,69 +327,3 @@ def clipped(digest: Digest, keep: int) -> Digest:
         for section in digest.sections
     ]
     return digest.model_copy(update={"sections": [s for s in sections if s.papers]})
-
-
-def one_line(text: str, limit: int) -> str:
-    """Collapse every kind of line break and space: a title can never become a header."""
-    flat = _SPACE.sub(" ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def period_text(digest: Digest) -> str:
-    period = digest.period
-    if period.start == period.end:
-        return f"{period.start:%a %d %b %Y}"
-    return f"{period.start:%d %b} – {period.end:%d %b %Y}"
-
-
-def byline(paper: DigestPaper) -> str:
-    if paper.authors:
-        shown = ", ".join(paper.authors[:3])
-        return shown + (" et al." if len(paper.authors) > 3 else "")
-    if paper.organization:
-        return paper.organization.name
-    return plural(paper.author_count, "author") if paper.author_count else "Authors not listed"
-
-
-def summary(paper: DigestPaper) -> str:
-    """The AI summary when HF has one, else the abstract's first sentence."""
-    if paper.ai_summary:
-        return paper.ai_summary
-    match = _SENTENCE.match(paper.abstract)
-    return match[1] if match else one_line(paper.abstract, limit=300)
-
-
-_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#\\]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
-
-
-def web_url(url: str | None) -> str | None:
-    """``url`` when it is a plain http(s) address, else None. Code and project links come
-    from source data: a ``javascript:`` or ``data:`` one must never become a link, and one
-    with a line break must never add a line to the text part. Every template shows such a
-    link only through this filter."""
-    return url if url is not None and _WEB_URL.fullmatch(url) else None
-
-
-def stats(paper: DigestPaper) -> str:
-    parts = []
-    if paper.upvotes is not None:
-        parts.append(plural(paper.upvotes, "upvote"))
-    if paper.num_comments:
-        parts.append(plural(paper.num_comments, "comment"))
-    if paper.github_stars is not None:
-        parts.append(plural(paper.github_stars, "GitHub star"))
-    return " · ".join(parts)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def headline(digest: Digest, count: int, theme: str | None) -> str:
-    """The header line: what this issue holds, in words."""
-    if theme:
-        return f"{period_text(digest)} · {plural(count, 'pick')} in {theme}"
-    if digest.quiet:
-        checked = plural(digest.candidates, "new paper")
-        return f"{period_text(digest)} · a quiet day: none of {checked} matched your interests"
-    return f"{period_text(digest)} · {plural(count, 'new paper')} for you"

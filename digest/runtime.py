@@ -71,13 +71,20 @@ class Runtime:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, shards: int = 1, archive: Path | None = None
+        cls,
+        settings: Settings,
+        *,
+        shards: int = 1,
+        archive: Path | None = None,
+        engine: Engine | None = None,
+        themes: dict[str, Theme] | None = None,
     ) -> Runtime:
         """The configured runtime; ``shards`` runs share the rate limits, ``archive`` moves
-        the archive folder (``digest archive --out``)."""
+        the archive folder (``digest archive --out``); ``engine`` and ``themes`` replace the
+        configured store and catalogue (an app over a given store)."""
         return cls(
-            engine=get_engine(settings.db_url),
-            themes=load_themes(),
+            engine=engine or get_engine(settings.db_url),
+            themes=themes or load_themes(),
             renderer=Renderer.from_settings(settings),
             archive=Archive(archive or settings.archive_dir, settings.public_url),
             channel=settings.delivery.get_secret_value(),

@@ -18,34 +18,24 @@ scored at once as matrix products (profiles × terms @ terms × papers), not a l
 
 from __future__ import annotations
 
-import functools
-import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Protocol
 
-import bm25s
 import numpy as np
-import Stemmer
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
-from scipy import sparse
+from pydantic import BaseModel, ConfigDict
 
-# bm25s sets its own logger to DEBUG on import, so every index build would be logged.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+from digest.paper_index import PaperIndex
+from digest.profiles import Profile
+from digest.reasons import explain
+from digest.vectors import Embedder, Matrix
 
 __all__ = [
-    "Embedder",
-    "PaperIndex",
-    "PaperText",
-    "Profile",
+    "MIN_VOTES",
     "ProfileVectors",
     "ScoredPaper",
     "Weights",
-    "explain",
     "phrases_of",
     "profile_texts",
     "profile_vectors",
@@ -53,136 +43,6 @@ __all__ = [
     "score_matrix",
     "vote_model",
 ]
-
-Matrix = NDArray[np.float32]
-_STEMMER = Stemmer.Stemmer("english")
-_LIKE_THRESHOLD = 0.55
-
-
-class Embedder(Protocol):
-    """Turns texts into unit-length vectors (rows)."""
-
-    def encode(self, texts: Sequence[str]) -> Matrix: ...
-
-
-class HasText(Protocol):
-    """Anything paper-shaped: a ``PaperRecord``, a stored ``Paper``, a ``DigestPaper``."""
-
-    @property
-    def title(self) -> str: ...
-    @property
-    def abstract(self) -> str: ...
-    @property
-    def ai_keywords(self) -> Sequence[str]: ...
-    @property
-    def authors(self) -> Sequence[str]: ...
-    @property
-    def upvotes(self) -> int | None: ...
-    @property
-    def github_stars(self) -> int | None: ...
-
-
-class PaperText(BaseModel):
-    """What the scorer needs of a paper."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    title: str
-    abstract: str = ""
-    keywords: tuple[str, ...] = ()
-    authors: tuple[str, ...] = ()
-    upvotes: int | None = None
-    github_stars: int | None = None
-
-    @property
-    def text(self) -> str:
-        return " ".join([self.title, self.abstract, *self.keywords])
-
-    @classmethod
-    def of(cls, paper: HasText, key: str) -> PaperText:
-        """The scorer's view of a record, a stored paper or a digest paper."""
-        return cls(
-            key=key,
-            title=paper.title,
-            abstract=paper.abstract,
-            keywords=tuple(paper.ai_keywords),
-            authors=tuple(paper.authors),
-            upvotes=paper.upvotes,
-            github_stars=paper.github_stars,
-        )
-
-
-class Profile(BaseModel):
-    """A theme or a personal interest profile, as the scorer sees it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str = ""
-    text: str = Field("", description="free-text description of the interest")
-    keywords: tuple[str, ...] = Field((), description="soft: they steer the ranking")
-    require: tuple[str, ...] = Field((), description="hard: every one must occur")
-    exclude: tuple[str, ...] = Field((), description="hard: none may occur")
-    authors: tuple[str, ...] = ()
-    liked: tuple[str, ...] = Field((), description="keys of papers the subscriber liked")
-    disliked: tuple[str, ...] = ()
-    liked_texts: tuple[str, ...] = Field(
-        (), description="texts of liked papers that are not among the candidates"
-    )
-    disliked_texts: tuple[str, ...] = ()
-    examples: tuple[str, ...] = Field((), description="texts of example papers (query by example)")
-
-    @property
-    def query(self) -> str:
-        return " ".join([self.words, *self.examples]).strip()
-
-    @property
-    def words(self) -> str:
-        """The subscriber's own words: name, description and keywords (no example papers)."""
-        return " ".join([self.name, self.text, *self.keywords]).strip()
-
-    @property
-    def semantic_query(self) -> str:
-        """The text embedded for the semantic half. A 2–4-word interest ("robot manipulation")
-        is embedded as "papers on robot manipulation": MiniLM then reads it as a topic rather
-        than a phrase, which measured +0.01 (dev set) and +0.02 (HF pool) nDCG@10 for short
-        names and changed nothing for longer queries (``bench/floor.py``)."""
-        query = self.query
-        if query and len(query.split()) <= SHORT_QUERY_WORDS:
-            return f"papers on {query}"
-        return query
-
-    def extended(
-        self,
-        *,
-        text: str = "",
-        keywords: Sequence[str] = (),
-        require: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-        authors: Sequence[str] = (),
-        liked: Sequence[str] = (),
-        disliked: Sequence[str] = (),
-        liked_texts: Sequence[str] = (),
-        disliked_texts: Sequence[str] = (),
-    ) -> Profile:
-        """This profile (say, a theme's) with a person's own additions."""
-        return self.model_copy(
-            update={
-                "text": " ".join(filter(None, [self.text, text.strip()])),
-                "keywords": (*self.keywords, *keywords),
-                "require": (*self.require, *require),
-                "exclude": (*self.exclude, *exclude),
-                "authors": (*self.authors, *authors),
-                "liked": (*self.liked, *liked),
-                "disliked": (*self.disliked, *disliked),
-                "liked_texts": (*self.liked_texts, *liked_texts),
-                "disliked_texts": (*self.disliked_texts, *disliked_texts),
-            }
-        )
-
-
-SHORT_QUERY_WORDS = 5
-"""Queries of at most this many words are embedded as a topic (``Profile.semantic_query``)."""
 
 
 class Weights(BaseModel):
@@ -225,119 +85,6 @@ class ScoredPaper(BaseModel):
     title: str
     score: float
     why: str
-
-
-class PaperIndex:
-    """The candidate papers, tokenised and weighted once (and embedded, when a model is given)."""
-
-    def __init__(self, papers: Sequence[PaperText], embeddings: Matrix | None = None) -> None:
-        self.papers = list(papers)
-        self.embeddings = embeddings
-        tokens = bm25s.tokenize(
-            [p.text for p in self.papers] or [""],
-            stopwords="en",
-            stemmer=_STEMMER,
-            show_progress=False,
-        )
-        self.vocab: dict[str, int] = tokens.vocab
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
-        scores = retriever.scores
-        self.weights = sparse.csr_matrix(
-            (scores["data"], scores["indices"], scores["indptr"]),
-            shape=(len(scores["indptr"]) - 1, scores["num_docs"]),
-        )
-        self.keys = {p.key: i for i, p in enumerate(self.papers)}
-        self._ids: dict[str, NDArray[np.int64]] = {}
-        self._mentions: dict[str, NDArray[np.bool_]] = {}
-        self._authors: dict[str, NDArray[np.bool_]] = {}
-
-    def __len__(self) -> int:
-        return len(self.papers)
-
-    @cached_property
-    def popularity(self) -> Matrix:
-        """log-scaled upvotes and stars, min-max scaled to [0, 1]; unknown counts as 0."""
-        raw = np.array(
-            [
-                math.log1p(p.upvotes or 0) + 0.5 * math.log1p(p.github_stars or 0)
-                for p in self.papers
-            ],
-            dtype=np.float32,
-        )
-        span = float(raw.max() - raw.min()) if len(raw) else 0.0
-        return (raw - raw.min()) / span if span > 0 else np.zeros_like(raw)
-
-    @cached_property
-    def lowered(self) -> list[str]:
-        return [p.text.lower() for p in self.papers]
-
-    @staticmethod
-    def query_terms(query: str) -> tuple[str, ...]:
-        """The stemmed, stop-word-free terms BM25 sees in ``query`` (cached per query text, so
-        an unchanged profile is tokenised once)."""
-        return _query_terms(query)
-
-    def lexical(self, queries: Sequence[str]) -> Matrix:
-        """BM25 of each query over every paper: a (queries × papers) matrix."""
-        arrays = [self._term_ids(query) for query in queries]
-        lengths = np.fromiter((len(ids) for ids in arrays), dtype=np.int64, count=len(arrays))
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        indices = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
-        counts = sparse.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), indices, indptr),
-            shape=(len(queries), self.weights.shape[0]),
-        )
-        counts.sum_duplicates()  # a word twice in a query counts twice, as in BM25
-        return np.asarray((counts @ self.weights).toarray(), dtype=np.float32)
-
-    def _term_ids(self, query: str) -> NDArray[np.int64]:
-        ids = self._ids.get(query)
-        if ids is None:
-            vocab = self.vocab
-            ids = np.array([vocab[w] for w in _query_terms(query) if w in vocab], dtype=np.int64)
-            self._ids[query] = ids
-        return ids
-
-    def shares_terms(self, query: str, position: int) -> bool:
-        """Whether the paper at ``position`` has any of the query's terms (stemmed)."""
-        ids = self._term_ids(query)
-        return bool(len(ids)) and bool(self.weights[ids, position].count_nonzero())
-
-    def mentions(self, keyword: str) -> NDArray[np.bool_]:
-        """Which papers contain ``keyword`` as a whole word (case-insensitive); once per word."""
-        found = self._mentions.get(keyword.lower())
-        if found is None:
-            found = np.array([_occurs(keyword, text) for text in self.lowered], dtype=bool)
-            self._mentions[keyword.lower()] = found
-        return found
-
-    def words_in(self, text: str, position: int) -> list[str]:
-        """The words of ``text`` whose stems the paper at ``position`` contains, rarest in the
-        candidates first ("speech" before "models"); stop words, and words in over half the
-        candidates ("from", "learn"), explain nothing and never count."""
-        found = []
-        for word in dict.fromkeys(re.findall(r"[\w-]+", text.lower())):
-            ids = self._term_ids(word)
-            if not len(ids) or len(ids) != len(_query_terms(word)):
-                continue
-            rows = self.weights[ids]
-            papers = [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(len(ids))]
-            common = max(len(found_in) for found_in in papers) > len(self) / 2
-            if not common and all(position in found_in for found_in in papers):
-                found.append((int(rows.getnnz()), word))
-        return [word for _, word in sorted(found)]
-
-    def written_by(self, author: str) -> NDArray[np.bool_]:
-        """Which papers list ``author`` (case-insensitive); once per name."""
-        name = author.casefold()
-        found = self._authors.get(name)
-        if found is None:
-            found = np.array(
-                [name in {a.casefold() for a in p.authors} for p in self.papers], dtype=bool
-            )
-            self._authors[name] = found
-        return found
 
 
 def score_matrix(
@@ -484,57 +231,6 @@ def rank(
     ]
 
 
-def explain(
-    profile: Profile,
-    index: PaperIndex,
-    position: int,
-    phrases: tuple[tuple[str, ...], Matrix] | None = None,
-) -> str:
-    """Why a paper matched, in words: only evidence the scorer used. Keywords it contains,
-    followed authors, a liked paper it resembles; else, for a paper found by meaning alone,
-    the closest of the subscriber's own ``phrases`` (never meaning without a model)."""
-    reasons = []
-    matched = [k for k in (*profile.keywords, *profile.require) if index.mentions(k)[position]]
-    for words in (profile.name, profile.text):  # else its rarest words the paper has (stemmed)
-        matched = matched or index.words_in(words, position)[:3]
-    if matched:
-        reasons.append("matches: " + ", ".join(list(dict.fromkeys(matched))[:4]))
-    followed = [a for a in profile.authors if index.written_by(a)[position]]
-    if followed:
-        reasons.append("by " + ", ".join(followed) + " (followed)")
-    liked = _most_like(profile, index, position)
-    if liked:
-        reasons.append(f'like "{liked}", which you liked')
-    if reasons:
-        return "; ".join(reasons)
-    if index.embeddings is not None and phrases is not None:
-        own, their_vectors = phrases
-        closest = own[int(np.argmax(their_vectors @ index.embeddings[position]))]
-        return f'close in meaning to "{closest}"'
-    if index.shares_terms(profile.query, position):
-        return "shares common words with your interests"
-    return "no word of your interests"
-
-
-def _most_like(profile: Profile, index: PaperIndex, position: int) -> str | None:
-    if index.embeddings is None or not profile.liked:
-        return None
-    found = [index.keys[k] for k in profile.liked if k in index.keys and index.keys[k] != position]
-    if not found:
-        return None
-    similarity = index.embeddings[found] @ index.embeddings[position]
-    best = int(np.argmax(similarity))
-    return index.papers[found[best]].title if similarity[best] >= _LIKE_THRESHOLD else None
-
-
-@functools.lru_cache(maxsize=262_144)
-def _query_terms(query: str) -> tuple[str, ...]:
-    terms: list[list[str]] = bm25s.tokenize(
-        [query], stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
-    )
-    return tuple(terms[0])
-
-
 def _width(index: PaperIndex) -> int:
     return index.embeddings.shape[1] if index.embeddings is not None else 0
 
@@ -604,8 +300,3 @@ def _passes_filters(index: PaperIndex, profile: Profile) -> NDArray[np.bool_]:
     for keyword in profile.exclude:
         keep &= ~index.mentions(keyword)
     return keep
-
-
-def _occurs(keyword: str, lowered_text: str) -> bool:
-    """Whole-word, case-insensitive occurrence (``RL`` does not match ``world``)."""
-    return re.search(rf"(?<!\w){re.escape(keyword.lower())}(?!\w)", lowered_text) is not None

@@ -1,9 +1,10 @@
 """A send run: every due subscriber's digest for one period, composed, rendered, recorded in the
 ledger and delivered exactly once, in batches, over a few reused connections, at a bounded rate.
 
-For each batch of subscribers the run composes and renders every digest, writes each one's web
-page, and plans the batch's ledger rows in one transaction (rows that exist are left as they
-are, so a rerun finds what is already sent), while the previous batch is being delivered.
+For each batch of subscribers the run composes and renders every digest and plans the batch's
+ledger rows in one transaction, each holding what its issue held (the source of its "view in
+browser" page, rendered by the web app when asked for; rows that exist are left as they are,
+so a rerun finds what is already sent), while the previous batch is being delivered.
 Worker threads, each with its own deliverer (one SMTP connection per worker), claim rows in
 chunks and deliver them; the ledger, not the run, decides who sends what, so two runs at once
 or a rerun after a crash send each message once. Transient failures are retried in place with
@@ -26,19 +27,21 @@ from zoneinfo import ZoneInfo
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from digest.channels import deliverer_for
 from digest.compose import SECTION_COLUMNS, Composer, composer_for
+from digest.contents import contents_of
 from digest.db import Engine, ledger
 from digest.db.models import Cadence, DeliveryStatus, Subscriber, Subscription
 from digest.db.subscribers import due_ids, due_sections, due_subscribers
-from digest.delivery import UNCONFIRMED, Deliverer, LeaseLost, deliverer_for, reason_of
+from digest.delivery import UNCONFIRMED, Deliverer, LeaseLost, reason_of
 from digest.errors import (
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
     UndeliverableError,
 )
+from digest.mime import RenderedEmail
 from digest.periods import Period
-from digest.render import RenderedEmail
 from digest.runtime import Runtime, SendOptions
 
 __all__ = [
@@ -248,12 +251,7 @@ def _prepare(
     summary: SendSummary,
 ) -> list[Outgoing]:
     """Compose, render and plan one batch; returns the issues still to deliver."""
-    engine, renderer, archive, channel = (
-        runtime.engine,
-        runtime.renderer,
-        runtime.archive,
-        runtime.channel,
-    )
+    engine, renderer, channel = runtime.engine, runtime.renderer, runtime.channel
     issues = {p.id or 0: renderer.issues.name(p.email, composer.period) for p, _ in batch}
     already = ledger.sent_papers(engine, issues, except_issues=issues.values())
     rows: list[ledger.IssuePlan] = []
@@ -270,11 +268,9 @@ def _prepare(
             link_id=person.link_id,
         )
         clock = summary.timed("compose", clock)
-        if not digest.is_empty:
-            emails[person.id], page = renderer.render_issue(digest)
+        if not digest.is_empty:  # its web page is rendered when asked for, from contents
+            emails[person.id] = renderer.render(digest)
             clock = summary.timed("render", clock)
-            archive.write(archive.issue(issues[person.id]), page)
-            clock = summary.timed("archive", clock)
         rows.append(
             ledger.IssuePlan(
                 subscriber_id=person.id,
@@ -284,6 +280,7 @@ def _prepare(
                 period_end=composer.period.end,
                 paper_keys=digest.paper_keys,
                 skip_reason=digest.skip_reason if digest.is_empty else None,
+                contents=None if digest.is_empty else contents_of(digest),
             )
         )
     channels = {p.id: p.channel or channel for p, _ in batch}

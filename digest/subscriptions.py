@@ -19,8 +19,8 @@ from digest.db import subscribers as rows
 from digest.db.models import Subscriber, SubscriberStatus, Subscription
 from digest.db.subscribers import SubscriberView
 from digest.errors import SubscriptionError
+from digest.profiles import Profile
 from digest.requests import SubscriptionRequest, check_request, request_from
-from digest.scoring import Profile
 from digest.themes import Theme
 
 __all__ = [

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digest.errors import ConfigError
-from digest.scoring import Profile
+from digest.profiles import Profile
 
 __all__ = ["CATALOGUE", "Theme", "get_theme", "load_themes"]
 

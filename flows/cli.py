@@ -55,7 +55,9 @@ def main() -> None:
 def run(
     date: Annotated[
         str | None,
-        typer.Option(help="Digest day YYYY-MM-DD (default: today; on the seeds, the newest day)."),
+        typer.Option(
+            help="Digest day YYYY-MM-DD (default: yesterday, UTC; on the seeds, the newest day)."
+        ),
     ] = None,
     source: Annotated[str, typer.Option(help=SOURCE_HELP)] = "seeds",
 ) -> None:

@@ -1,7 +1,8 @@
 """``daily`` and ``weekly``: the scheduled jobs.
 
-``daily`` ingests today's listing and the three days before it (Hugging Face adds papers to a
-day for a while after), sends the daily digests, and refreshes the web archive. On the bundled
+``daily`` ingests the anchor day's listing (yesterday, UTC, unless a day is given: today's is
+still filling) and the three days before it (Hugging Face adds papers to a day for a while
+after), sends the daily digests, and refreshes the web archive. On the bundled
 seeds (old pages) it ingests those and anchors the digest period at the newest listing in the
 store instead of at today, so a first run on a new machine has something to send.
 """

@@ -1,7 +1,9 @@
-"""Small data factories. Everything built here is SYNTHETIC and says so: items are the one real
-API item (tests/fixtures/hf-samples) with id, title, summary, upvotes and day changed, and list
-pages follow the documented ``DailyPapers`` island markup (shared notes, source-formats §2.3);
-no real list page exists in stored material.
+"""Small data factories, and digests built the way a send run builds them.
+
+Every item built here is SYNTHETIC and says so: items are the one real API item
+(tests/fixtures/hf-samples) with id, title, summary, upvotes and day changed, and list pages
+follow the documented ``DailyPapers`` island markup (shared notes, source-formats §2.3); no real
+list page exists in stored material.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 import copy
 import html
 import json
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from digest.assemble import Digest, DigestPaper, SectionSpec
+from digest.compose import Composer
+from digest.periods import Period
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = FIXTURES / "hf-samples"
@@ -90,3 +97,19 @@ def list_page_html(
 
 def json_body(items: list[dict[str, Any]]) -> str:
     return json.dumps(items)
+
+
+def build_digest(
+    email: str,
+    period: Period,
+    specs: Sequence[SectionSpec],
+    papers: Sequence[DigestPaper],
+    already_sent: Collection[str] = (),
+    *,
+    quiet_day: bool = False,
+) -> Digest:
+    """The digest a send run composes (``Composer``, the production path, lexical scoring)
+    for ``email`` with these sections, over the papers first listed in ``period``."""
+    in_period = [p for p in papers if period.contains(p.first_listed_on)]
+    composer = Composer(period, in_period, themes={})
+    return composer.compose_sections(email, specs, already_sent, quiet_days=quiet_day)

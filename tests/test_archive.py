@@ -3,6 +3,7 @@ the static archive (issue and theme pages, index) and the Atom feeds, read by fe
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 
 from digest.archive import Archive, publish_themes
 from digest.assemble import QUIET, Digest, Section
+from digest.contents import contents_of, rebuild
 from digest.ingest import ingest_pages, read_pages
 from digest.periods import Period
 from digest.render import Renderer
@@ -62,6 +64,26 @@ def test_a_send_run_renders_the_email_and_its_page_as_render_and_web_page_do(pap
     assert email == RENDERER.render(digest)
     assert page == RENDERER.web_page(digest)
     assert len(titles_in(page)) == papers and "View in browser" not in page
+
+
+def test_an_issue_recorded_in_the_ledger_renders_the_same_page_when_asked_for() -> None:
+    """The send run records what an issue held (``contents_of``, stored as JSON with its
+    ledger row); the web app rebuilds it over the stored papers: the same page, every paper."""
+    digest = big_digest(120)
+    stored = {
+        p.key: p.model_copy(update={"why": "", "estimate": 0.0, "score": 0.0})
+        for section in digest.sections
+        for p in section.papers
+    }
+    recorded = json.loads(json.dumps(contents_of(digest)))
+    again = rebuild(recorded, stored, email=digest.email, link_id=digest.link_id)
+    assert again.period == digest.period and again.paper_keys == digest.paper_keys
+    assert RENDERER.web_page(again) == RENDERER.web_page(digest)
+    gone = {k: v for k, v in stored.items() if k != digest.paper_keys[0]}
+    assert (
+        rebuild(recorded, gone, email=digest.email, link_id=None).paper_keys
+        == (digest.paper_keys[1:])
+    )  # a paper no longer stored is left out, the rest stay
 
 
 def test_an_email_over_the_size_budget_keeps_its_best_papers_and_links_the_rest() -> None:
@@ -209,7 +231,7 @@ def test_rebuilding_an_unchanged_archive_gives_the_same_bytes(engine: Engine, pu
 
 def test_hostile_titles_stay_escaped_in_the_feed() -> None:
     from digest.feeds import FeedInfo, atom_feed
-    from digest.render import summary
+    from digest.template_helpers import summary
     from tests.test_render import HOSTILE
 
     day = Digest(

@@ -8,13 +8,14 @@ from itertools import pairwise
 
 import pytest
 
-from digest.assemble import DigestPaper, SectionSpec, build_digest
+from digest.assemble import DigestPaper, SectionSpec
 from digest.ingest import read_pages
 from digest.periods import Period
-from digest.scoring import Profile
+from digest.profiles import Profile
 from digest.sources import get_source
 from digest.themes import load_themes
 from tests.conftest import SEEDS
+from tests.factories import build_digest
 
 THEMES = load_themes()
 RECORDS = [r for page in read_pages("seeds", SEEDS, None) for r in get_source("seeds").parse(page)]

@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 
 from digest.db import ledger
 from digest.db.models import DeliveryStatus
-from digest.delivery import envelope_address
 from digest.errors import UndeliverableError
-from digest.render import RenderedEmail
+from digest.mime import RenderedEmail
 from digest.requests import request_from
+from digest.smtp import envelope_address
 from digest.subscriptions import subscribe
 from tests.smtp_sink import Sink
 from tests.test_delivery import (  # noqa: F401

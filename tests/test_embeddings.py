@@ -25,9 +25,9 @@ from digest.ingest import ingest_pages, read_pages
 from digest.periods import Period
 from digest.requests import request_from
 from digest.runtime import SendOptions
-from digest.scoring import Matrix
 from digest.subscriptions import subscribe
 from digest.themes import load_themes
+from digest.vectors import Matrix
 from tests.conftest import SEEDS
 from tests.test_delivery import send
 

@@ -15,24 +15,20 @@ import pytest
 from typer.testing import CliRunner
 
 from digest import minilm
-from digest.assemble import DigestPaper, SectionSpec, build_digest
+from digest.assemble import DigestPaper, SectionSpec
 from digest.cli import app
 from digest.embeddings import load_cached_embedder, load_embedder
 from digest.errors import EmbeddingError, SubscriptionError
 from digest.minilm import OnnxMiniLM, model_files_ok
+from digest.paper_index import PaperIndex, PaperText
 from digest.periods import Period
+from digest.profiles import Profile
+from digest.reasons import explain
 from digest.relevance import Reference, Strictness, estimate_matrix, features, floor_of
 from digest.requests import request_from
-from digest.scoring import (
-    PaperIndex,
-    PaperText,
-    Profile,
-    explain,
-    profile_vectors,
-    score_matrix,
-    vote_model,
-)
+from digest.scoring import profile_vectors, score_matrix, vote_model
 from digest.settings import load_settings
+from tests.factories import build_digest
 from tests.test_assemble import NEWEST, PAPERS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

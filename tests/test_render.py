@@ -13,9 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from digest.assemble import Digest, DigestPaper, Section, build_digest
+from digest.assemble import Digest, DigestPaper, Section
+from digest.mime import _base64_lines
 from digest.periods import Period
-from digest.render import Renderer, _base64_lines, web_url
+from digest.render import Renderer
+from digest.template_helpers import web_url
+from tests.factories import build_digest
 from tests.test_assemble import NEWEST, PAPERS, spec
 
 RENDERER = Renderer(

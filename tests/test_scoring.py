@@ -11,17 +11,10 @@ import numpy as np
 import pytest
 
 from digest.ingest import read_pages
-from digest.scoring import (
-    PaperIndex,
-    PaperText,
-    Profile,
-    Weights,
-    explain,
-    profile_texts,
-    profile_vectors,
-    rank,
-    score_matrix,
-)
+from digest.paper_index import PaperIndex, PaperText
+from digest.profiles import Profile
+from digest.reasons import explain
+from digest.scoring import Weights, profile_texts, profile_vectors, rank, score_matrix
 from digest.sources import get_source
 from digest.themes import get_theme, load_themes
 from tests.conftest import SEEDS

@@ -566,8 +566,9 @@ def test_deleting_an_account_erases_its_archive_pages_and_its_bytes_on_disk(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:
     """ "Everything we stored about you is gone": the "view in browser" pages (the address and
-    personal links) go from the archive, and the address from the database file's bytes,
-    free pages and write-ahead log included."""
+    personal links, rendered from the ledger when asked for, never written to the archive)
+    stop answering, and the address leaves the database file's bytes, free pages and
+    write-ahead log included."""
     archive = Archive(settings.archive_dir, settings.public_url)
     wide = {"email": member, "themes": ["llm-reasoning-rl"], "strictness": "broad"}
     subscribe(store, request_from(wide, "test"), THEMES)  # the seeds' main topic: a digest
@@ -588,10 +589,16 @@ def test_deleting_an_account_erases_its_archive_pages_and_its_bytes_on_disk(
     with Session(store) as session:
         issues = session.exec(select(Delivery.issue_id)).all()
     assert len(issues) == 1
-    page = archive.issue(issues[0])
-    assert member in page.read_text()
-    url = "/archive/" + page.name
-    assert client.get(url).status_code == 200
+    assert not archive.issue(issues[0]).exists()  # no page per subscriber on disk
+    url = f"/archive/{issues[0]}.html"  # the "view in browser" link of the email
+    shown = client.get(url)
+    assert shown.status_code == 200 and member in shown.text
+    assert shown.headers["cache-control"] == "private, no-store"  # personal links inside
+    with Session(store) as session:
+        sent = session.exec(select(Delivery.paper_keys)).one()
+    cards = BeautifulSoup(shown.text, "lxml").select("td.card a.title")
+    assert len(cards) == len(sent) > 0  # every paper the email held, none clipped
+    assert client.get(url.replace(issues[0][-20:], "0" * 20)).status_code == 404  # unguessable
     on_disk = sqlite_files(store)  # none for PostgreSQL, whose files are the server's
     if store.dialect.name == "sqlite":
         assert any(member.encode() in f.read_bytes() for f in on_disk)  # the check can see it
@@ -599,7 +606,6 @@ def test_deleting_an_account_erases_its_archive_pages_and_its_bytes_on_disk(
     path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
     deleted = client.post(path + "/delete", data={"csrf": csrf(client, path), "confirm": "yes"})
     assert deleted.status_code == 200 and "gone" in deleted.text
-    assert not page.exists()
     assert client.get(url).status_code == 404
     assert person(store, member) is None
     for file in sqlite_files(store):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,6 +37,8 @@ from digest.db.models import (
 
 __all__ = [
     "IssuePlan",
+    "SentIssue",
+    "sent_issue",
     "UNCONFIRMED_PREFIX",
     "Claim",
     "Unconfirmed",
@@ -70,6 +72,8 @@ class IssuePlan:
     period_end: date
     paper_keys: Sequence[str]
     skip_reason: str | None = None
+    contents: dict[str, Any] | None = None
+    """What the issue held (``digest.contents``): its "view in browser" page's source."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,9 @@ def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
             ).all()
             if (person, issue) in papers
         ]
+        held = {(r["subscriber_id"], r["issue_id"]): r["contents"] for r in rows}
         revived = [
-            {"row_id": row_id, "keys": papers[(person, issue)]}
+            {"row_id": row_id, "keys": papers[(person, issue)], "held": held[(person, issue)]}
             for row_id, person, issue, status in found
             if status == DeliveryStatus.skipped and papers[(person, issue)]
         ]
@@ -136,6 +141,7 @@ def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
                     status=DeliveryStatus.pending,
                     skip_reason=None,
                     paper_keys=bindparam("keys"),
+                    contents=bindparam("held"),
                     updated_at=now,
                 ),
                 revived,
@@ -150,6 +156,43 @@ def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
         )
         for row_id, person, issue, status in found
     ]
+
+
+@dataclass(frozen=True)
+class SentIssue:
+    """A sent issue as its web page needs it: whose, which period, and what it held."""
+
+    email: str
+    link_id: str
+    cadence: Cadence
+    period_start: date
+    period_end: date
+    contents: dict[str, Any]
+
+
+def sent_issue(engine: Engine, issue_id: str) -> SentIssue | None:
+    """The sent issue named ``issue_id`` with what it held; None for an unknown, unsent or
+    unrecorded one (and for every issue of a deleted subscriber)."""
+    query = (
+        select(Delivery, Subscriber.email, Subscriber.link_id)
+        .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.sent)
+    )
+    with Session(engine) as session:
+        found = session.exec(query).first()
+    if found is None:
+        return None
+    row, email, link_id = found
+    if row.contents is None:  # sent before issues recorded what they held
+        return None
+    return SentIssue(
+        email=email,
+        link_id=link_id,
+        cadence=row.cadence,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        contents=row.contents,
+    )
 
 
 Claim = Literal["claimed", "busy", "done"]

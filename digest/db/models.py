@@ -8,6 +8,7 @@ One ``Paper`` row per paper, keyed by the arXiv id when known, else by a title f
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -211,6 +212,11 @@ class Delivery(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=200)
     provider_reply: str | None = Field(default=None, description="the server's acceptance")
     paper_keys: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    contents: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="what the issue held (sections, papers, reasons): its web page's source",
+    )
     claim: str | None = Field(default=None, max_length=40, description="the run holding it")
     lease_until: datetime | None = Field(default=None, sa_column=_moment())
     sent_at: datetime | None = Field(default=None, sa_column=_moment())

@@ -28,6 +28,7 @@ from digest.records import PaperRecord, abstract_fingerprint
 __all__ = [
     "FetchedPage",
     "UpsertCounts",
+    "by_keys",
     "count_rows",
     "first_listed_between",
     "listing_days",
@@ -404,6 +405,12 @@ def first_listed_between(engine: Engine, start: date, end: date) -> list[Paper]:
     )
     with Session(engine) as session:
         return list(session.exec(query.order_by(col(Paper.id))).all())
+
+
+def by_keys(engine: Engine, keys: Iterable[str]) -> list[Paper]:
+    """The stored papers among ``keys``."""
+    with Session(engine) as session:
+        return list(session.exec(select(Paper).where(col(Paper.key).in_(sorted(keys)))).all())
 
 
 def titles_of(engine: Engine, keys: Iterable[str]) -> dict[str, str]:

@@ -17,16 +17,15 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.exceptions import HTTPException
 
-from digest.archive import Archive
-from digest.db import Engine, get_engine
-from digest.render import Renderer
+from digest.db import Engine
+from digest.runtime import Runtime
 from digest.settings import Settings
-from digest.themes import Theme, load_themes
+from digest.themes import Theme
 from digest.tokens import Tokens
 from digest.web.error_pages import crashed, http_error, invalid_request
 from digest.web.mail import MAIL_GRACE, MailQueue, SignupMail
 from digest.web.pages import Pages
-from digest.web.routes import feedback, preferences, signup, site, unsubscribe
+from digest.web.routes import feedback, issues, preferences, signup, site, unsubscribe
 from digest.web.samples import Samples
 from digest.web.security import REDACT, BodyLimit, SecurityHeaders, csrf_key
 from digest.web.state import WebState
@@ -36,7 +35,7 @@ def create_app(
     settings: Settings, engine: Engine | None = None, themes: dict[str, Theme] | None = None
 ) -> FastAPI:
     """The web app over the store ``settings`` names (or ``engine``)."""
-    state = _state(settings, engine or get_engine(settings.db_url), themes or load_themes())
+    state = _state(settings, Runtime.from_settings(settings, engine=engine, themes=themes))
     app = FastAPI(
         title="Papers Digest",
         summary="Subscribe to personalised digests of Hugging Face Daily Papers.",
@@ -51,34 +50,37 @@ def create_app(
     app.add_middleware(SecurityHeaders, hsts=state.https, error_page=partial(crashed, state.pages))
     archive = settings.archive_dir
     archive.mkdir(parents=True, exist_ok=True)
+    app.include_router(issues.router)  # before the static archive: issues are rendered
     app.mount("/archive", StaticFiles(directory=archive, html=True), name="archive")
     for routes in (signup, preferences, unsubscribe, feedback, site):
         app.include_router(routes.router)
     return app
 
 
-def _state(settings: Settings, engine: Engine, themes: dict[str, Theme]) -> WebState:
-    """Everything the routes share, built once per app."""
+def _state(settings: Settings, runtime: Runtime) -> WebState:
+    """Everything the routes share, built once per app from the run's parts."""
     # The queue's knobs are read from the package now, not bound when this module loads:
     # ``digest.web.MAIL_WORKERS`` and ``MAIL_QUEUE`` stay the places to turn (tests shrink them).
     from digest import web
 
     keys = settings.key_ring()
     tokens = Tokens(keys.keys)
-    mail = SignupMail(settings, Renderer.from_settings(settings), tokens, engine)
+    engine = runtime.engine
+    mail = SignupMail(settings, runtime.renderer, tokens, engine)
     return WebState(
         settings=settings,
         engine=engine,
-        themes=themes,
+        themes=runtime.themes,
         tokens=tokens,
+        renderer=runtime.renderer,
         pages=Pages(settings),
         mail=MailQueue(mail, engine, web.MAIL_WORKERS, web.MAIL_QUEUE),
-        archive=Archive(settings.archive_dir, settings.public_url),
+        archive=runtime.archive,
         limiter=MovingWindowRateLimiter(MemoryStorage()),
         signup_rate=parse_rate(settings.signup_rate),
         csrf_key=csrf_key(keys.signing),
         https=settings.public_url.startswith("https://"),
-        samples=Samples(engine, themes),
+        samples=Samples(engine, runtime.themes),
     )
 
 

@@ -11,8 +11,9 @@ import threading
 import time
 from datetime import datetime
 
+from digest.channels import deliverer_for
 from digest.db import Engine, accounts
-from digest.delivery import deliverer_for, describe
+from digest.delivery import describe
 from digest.errors import DigestError
 from digest.render import Renderer
 from digest.settings import Settings

@@ -11,6 +11,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from digest.archive import Archive
 from digest.db import Engine
+from digest.render import Renderer
 from digest.settings import Settings
 from digest.themes import Theme
 from digest.tokens import Tokens
@@ -28,6 +29,8 @@ class WebState:
     themes: dict[str, Theme]
     """The theme catalogue sign-ups and preferences choose from."""
     tokens: Tokens
+    renderer: Renderer
+    """Renders the sign-up emails and each issue's "view in browser" page."""
     pages: Pages
     mail: MailQueue
     """The sign-up emails' queue (the lifespan starts and stops its workers)."""
