@@ -32,7 +32,8 @@ from digest.db.models import Cadence, Subscriber, utcnow  # noqa: E402
 from digest.periods import Period  # noqa: E402
 from digest.render import Renderer  # noqa: E402
 from digest.runtime import SendOptions
-from digest.sending import Outgoing, SendSummary, deliver_all  # noqa: E402
+from digest.send_summary import SendSummary  # noqa: E402
+from digest.workers import Outgoing, deliver_all  # noqa: E402
 from tests.smtp_sink import free_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

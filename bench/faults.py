@@ -19,10 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.archive import Archive  # noqa: E402
-from digest.db import (
-    get_engine,  # noqa: E402
-    ledger,  # noqa: E402
-)
+from digest.db import get_engine, unconfirmed  # noqa: E402
 from digest.db.models import Cadence  # noqa: E402
 from digest.ingest import ingest_pages, read_pages  # noqa: E402
 from digest.periods import Period  # noqa: E402
@@ -93,8 +90,8 @@ def run(mode: str, count: int, share: float) -> dict[str, float]:
             "skipped": summaries[0].skipped,
             "duplicates": sum(1 for n in kept.values() if n > 1),
             "lost": sum(1 for e in emails if kept[e] == 0) - summaries[0].skipped,
-            "unconfirmed": len(ledger.unconfirmed(engine)),
-            "unconfirmed but kept": sum(1 for u in ledger.unconfirmed(engine) if kept[u.email]),
+            "unconfirmed": len(unconfirmed.listed(engine)),
+            "unconfirmed but kept": sum(1 for u in unconfirmed.listed(engine) if kept[u.email]),
             "rows": sent_rows,
             "seconds": seconds,
         }

@@ -15,7 +15,7 @@ from typing import Literal
 import apprise
 from pydantic import BaseModel
 
-from digest.sending import SendSummary
+from digest.send_summary import SendSummary
 
 __all__ = ["Alert", "daily_alerts", "notify"]
 

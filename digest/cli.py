@@ -14,11 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from digest.apprise_channel import AppriseDeliverer
 from digest.archive import publish_themes
 from digest.compose import compose_digest
 from digest.db import get_engine, list_papers
-from digest.db.models import Cadence, Paper
+from digest.db.models import Paper
 from digest.db.papers import newest_listing_day
 from digest.db.status import read_status
 from digest.embeddings import load_cached_embedder
@@ -28,15 +27,11 @@ from digest.paper_index import PaperIndex, PaperText
 from digest.periods import parse_date
 from digest.profiles import Profile
 from digest.relevance import DEFAULT_STRICTNESS, Strictness, estimate_matrix, floor_of
-from digest.requests import SubscriptionRequest, request_from
 from digest.runtime import Runtime
 from digest.scoring import profile_vectors
 from digest.scoring import rank as score_rank
-from digest.settings import Settings, load_settings
+from digest.settings import load_settings
 from digest.sources import get_source
-from digest.subscriptions import import_subscribers, list_subscribers, revoke_links
-from digest.subscriptions import subscribe as subscribe_request
-from digest.subscriptions import unsubscribe as unsubscribe_address
 from digest.themes import get_theme, load_themes
 
 __all__ = ["app", "reporting_errors"]
@@ -201,112 +196,6 @@ def _candidates(source: str) -> list[PaperText]:
     raise ConfigError(f"source {source!r}: expected seeds or store")
 
 
-@app.command()
-def subscribe(
-    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
-    theme: Annotated[list[str] | None, typer.Option(help="A theme id (repeatable).")] = None,
-    interest: Annotated[str | None, typer.Option(help="Free text: what you want to read.")] = None,
-    keyword: Annotated[list[str] | None, typer.Option(help="Soft keyword (repeatable).")] = None,
-    require: Annotated[list[str] | None, typer.Option(help="Must occur (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Must not occur (repeatable).")] = None,
-    author: Annotated[list[str] | None, typer.Option(help="Followed author (repeatable).")] = None,
-    cadence: Annotated[Cadence, typer.Option(help="daily or weekly.")] = Cadence.daily,
-    name: Annotated[str, typer.Option(help="How to greet them.")] = "",
-    timezone: Annotated[str, typer.Option(help="IANA zone for delivery time.")] = "UTC",
-    max_items: Annotated[int, typer.Option(help="Papers per section at most.")] = 10,
-    strictness: Annotated[
-        Strictness,
-        typer.Option(help="How sure a paper must be to be sent: strict, balanced or broad."),
-    ] = DEFAULT_STRICTNESS,
-    quiet_days: Annotated[
-        bool | None,
-        typer.Option(help="On days with no match, send the most upvoted papers instead."),
-    ] = None,
-    channel: Annotated[
-        str | None,
-        typer.Option(help="Deliver through apprise instead of email, e.g. apprise:ntfy://..."),
-    ] = None,
-) -> None:
-    """Subscribe an address to themes and/or a personal interest profile (confirmed, since an
-    operator adds them).
-
-    Example: digest subscribe ada@example.org --theme agents --keyword GRPO --exclude survey
-    """
-    with reporting_errors():
-        settings = load_settings()
-        fields = {
-            "email": email,
-            "name": name,
-            "timezone": timezone,
-            "themes": theme or [],
-            "interest": interest or "",
-            "keywords": keyword or [],
-            "require": require or [],
-            "exclude": exclude or [],
-            "authors": author or [],
-            "cadence": cadence,
-            "max_items": max_items,
-            "strictness": strictness,
-            "quiet_days": quiet_days,
-            "channel": channel,
-        }
-        request = request_from(fields, email)
-        if request.channel:
-            AppriseDeliverer(request.channel.removeprefix("apprise:"))  # refuses unusable URLs
-        subscriber = subscribe_request(get_engine(settings.db_url), request, load_themes())
-        unmatched = _unmatched_words(settings, request)
-    typer.echo(f"Subscribed {subscriber.email}.")
-    if unmatched:
-        typer.echo(f"note: no stored paper mentions {', '.join(unmatched)} yet", err=True)
-
-
-@app.command()
-def subscribers(
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON array, one object each.")] = False,
-) -> None:
-    """List subscribers and their subscriptions.
-
-    Example: digest subscribers --json
-    """
-    with reporting_errors():
-        people = list_subscribers(get_engine(load_settings().db_url))
-    if as_json:
-        typer.echo(json.dumps([p.model_dump() for p in people], ensure_ascii=False, indent=1))
-        return
-    for person in people:
-        sections = [s["theme_id"] or "profile" for s in person.subscriptions if s["active"]]
-        typer.echo(f"{person.email:40} {person.status:13} {', '.join(sections) or '-'}")
-    typer.echo(f"{len(people)} subscriber(s)", err=True)
-
-
-@app.command()
-def unsubscribe(
-    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
-    theme: Annotated[str | None, typer.Option(help="Only this theme; default: everything.")] = None,
-) -> None:
-    """Unsubscribe an address from one theme, or from everything.
-
-    Example: digest unsubscribe ada@example.org --theme agents
-    """
-    with reporting_errors():
-        unsubscribe_address(get_engine(load_settings().db_url), email, theme)
-    typer.echo(f"Unsubscribed {email}" + (f" from {theme}." if theme else "."))
-
-
-@app.command(name="revoke-links")
-def revoke_links_command(
-    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
-) -> None:
-    """Make every personal link an address was sent stop working (unsubscribe, preferences,
-    feedback); its next digest carries new ones.
-
-    Example: digest revoke-links ada@example.org
-    """
-    with reporting_errors():
-        revoke_links(get_engine(load_settings().db_url), email)
-    typer.echo(f"Revoked every personal link sent to {email}.")
-
-
 @app.command(name="rotate-key")
 def rotate_key() -> None:
     """Put a new secret key in front of DATA_DIR/secret.key: it signs new links; the older
@@ -321,31 +210,6 @@ def rotate_key() -> None:
             raise ConfigError("DIGEST_SECRET_KEY is set: rotate it there (new key first: new,old)")
         ring = rotate_keys(settings.data_dir)
     typer.echo(f"New signing key in {settings.data_dir / KEY_FILE}; {len(ring.keys)} keys kept.")
-
-
-@app.command(name="import-subscribers")
-def import_subscribers_command(
-    path: Annotated[Path, typer.Argument(help="A YAML list or a CSV file (lists split by ';').")],
-) -> None:
-    """Add many subscribers from a file, all or nothing.
-
-    Example: digest import-subscribers subscribers.yaml
-    """
-    with reporting_errors():
-        count = import_subscribers(get_engine(load_settings().db_url), path, load_themes())
-    typer.echo(f"Imported {count} subscriber(s) from {path}.")
-
-
-def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[str]:
-    """Keywords no stored paper mentions: worth a note, not an error (tomorrow's might)."""
-    words = [*request.keywords, *request.require]
-    if not words:
-        return []
-    papers = list_papers(get_engine(settings.db_url))
-    if not papers:
-        return []
-    index = PaperIndex([PaperText.of(p, p.key) for p in papers])
-    return [w for w in words if not index.mentions(w).any()]
 
 
 @app.command()

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from digest.db.ledger import UNCONFIRMED_PREFIX
+from digest.db.unconfirmed import UNCONFIRMED_PREFIX
 from digest.mime import RenderedEmail
 
 __all__ = ["Commit", "Deliverer", "LeaseLost", "UNCONFIRMED", "describe", "reason_of"]

@@ -12,7 +12,9 @@ import typer
 
 from digest.cli import app as library_app
 from digest.cli import reporting_errors
-from digest.db import count_rows, get_engine, ledger
+from digest.cli_subscribers import app as subscriber_app
+from digest.db import count_rows, get_engine
+from digest.db import unconfirmed as unconfirmed_db
 from digest.db.models import Cadence
 from digest.periods import days, parse_date, parse_period
 from digest.settings import BUNDLED_SEEDS_DIR, load_settings
@@ -31,7 +33,8 @@ app = typer.Typer()
 
 
 def build_app() -> typer.Typer:
-    """The whole ``digest`` command: the library's commands and the flow commands."""
+    """The whole ``digest`` command: the library's commands (the subscriber ones among them)
+    and the flow commands."""
     whole = typer.Typer(
         name="digest",
         help=library_app.info.help,
@@ -40,6 +43,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     whole.add_typer(library_app)
+    whole.add_typer(subscriber_app)
     whole.add_typer(app)
     return whole
 
@@ -216,7 +220,7 @@ def unconfirmed(
     """
     with reporting_errors():
         engine = get_engine(load_settings().db_url)
-        listed = ledger.unconfirmed(engine)
+        listed = unconfirmed_db.listed(engine)
         chosen = [u for u in listed if resend_all or u.delivery_id in set(resend or [])]
         if not chosen:
             for u in listed:
@@ -228,12 +232,12 @@ def unconfirmed(
                 )
             typer.echo(f"{len(listed)} unconfirmed." + (" Nothing resent." if resend else ""))
             return
-        reopened = ledger.reopen_unconfirmed(engine, [u.delivery_id for u in chosen])
+        reopened = unconfirmed_db.reopen(engine, [u.delivery_id for u in chosen])
         typer.echo(f"Reopened {reopened}; sending them now.")
         _send_periods(chosen)
 
 
-def _send_periods(chosen: list[ledger.Unconfirmed]) -> None:
+def _send_periods(chosen: list[unconfirmed_db.Unconfirmed]) -> None:
     """One send run per period the reopened messages belong to: it sends only what is pending."""
     from flows.api import prefect_api
     from flows.send import send_digests

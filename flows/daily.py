@@ -16,14 +16,14 @@ from prefect import flow, get_run_logger
 from digest.alerts import daily_alerts, notify
 from digest.archive import Published, publish_themes
 from digest.db import Engine, get_engine, list_papers
-from digest.db.ledger import last_period_end
 from digest.db.models import Cadence
 from digest.db.papers import newest_listing_day
+from digest.db.sent import last_period_end
 from digest.errors import PartialFailure
 from digest.ingest import IngestSummary
 from digest.periods import utc_today
 from digest.runtime import Runtime
-from digest.sending import SendSummary
+from digest.send_summary import SendSummary
 from digest.settings import Settings, load_settings
 from flows.backfill import backfill
 from flows.ingest import ingest

@@ -25,7 +25,7 @@ from digest.db.papers import newest_listing_day
 from digest.errors import ConfigError, PartialFailure
 from digest.periods import Period, utc_today
 from digest.runtime import Runtime
-from digest.sending import SendSummary
+from digest.send_summary import SendSummary
 from digest.sending import send_digests as send_all
 from digest.settings import Settings, load_settings
 from flows.api import uses_temporary_server

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from digest.alerts import daily_alerts, notify
-from digest.sending import SendSummary
+from digest.send_summary import SendSummary
 
 MONDAY, SATURDAY = date(2026, 3, 2), date(2026, 3, 7)
 

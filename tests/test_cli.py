@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from digest.db import get_engine, ledger
+from digest.db import get_engine, sent
 from digest.embeddings import semantic_installed
 from digest.errors import ConfigError, StoreError
 from digest.ingest import ingest_pages, read_pages
@@ -184,7 +184,7 @@ def test_run_does_the_daily_job_on_the_seeds_once(tmp_path: Path) -> None:
     # "view in browser" pages are rendered from the ledger when asked for, not written out
     assert not any((settings.archive_dir / f"{f.stem}.html").exists() for f in files)
     engine = get_engine(settings.db_url)
-    assert all(ledger.sent_issue(engine, f.stem) is not None for f in files)
+    assert all(sent.sent_issue(engine, f.stem) is not None for f in files)
 
     again = runner.invoke(app, ["run"])
     assert again.exit_code == 0, again.output

@@ -27,7 +27,7 @@ from digest.archive import Archive
 from digest.assemble import SectionSpec
 from digest.channels import deliverer_for
 from digest.compose import composer_for
-from digest.db import ledger
+from digest.db import ledger, sent, unconfirmed
 from digest.db.models import Cadence, Delivery, DeliveryStatus, Subscriber, Subscription
 from digest.db.subscribers import due_subscribers
 from digest.delivery import describe
@@ -39,10 +39,12 @@ from digest.periods import Period
 from digest.relevance import floor_of
 from digest.requests import request_from
 from digest.runtime import Runtime, SendOptions
-from digest.sending import RateLimiter, SendSummary, send_digests
+from digest.send_summary import SendSummary
+from digest.sending import send_digests
 from digest.smtp import SmtpDeliverer
 from digest.subscriptions import import_subscribers, profile_of, subscribe
 from digest.themes import load_themes
+from digest.workers import RateLimiter
 from tests.conftest import SEEDS
 from tests.factories import build_digest
 from tests.smtp_sink import Sink
@@ -75,6 +77,28 @@ def sink() -> Iterator[Sink]:
         yield running
 
 
+def runtime_for(
+    engine: Engine,
+    channel: str,
+    tmp: Path,
+    options: SendOptions = FAST,
+    embedder: Callable[[], CachedEmbedder | None] = lambda: None,
+    zones: tuple[str, ...] = (),
+) -> Runtime:
+    """A send run's parts for tests: the test renderer and themes, files under ``tmp``."""
+    return Runtime(
+        engine=engine,
+        themes=THEMES,
+        renderer=RENDERER,
+        archive=Archive(tmp / "archive", "https://digest.example.org"),
+        channel=channel,
+        outbox=tmp / "outbox",
+        options=options,
+        embedder=embedder,
+        zones=zones,
+    )
+
+
 def send(
     engine: Engine,
     channel: str,
@@ -84,16 +108,7 @@ def send(
     embedder: Callable[[], CachedEmbedder | None] = lambda: None,
 ) -> SendSummary:
     return send_digests(
-        Runtime(
-            engine=engine,
-            themes=THEMES,
-            renderer=RENDERER,
-            archive=Archive(tmp / "archive", "https://digest.example.org"),
-            channel=channel,
-            outbox=tmp / "outbox",
-            options=options,
-            embedder=embedder,
-        ),
+        runtime_for(engine, channel, tmp, options, embedder),
         period=Period.day(day),
         cadence=Cadence.daily,
     )
@@ -199,7 +214,7 @@ def test_a_connection_cut_in_data_is_retried_and_sent_once(
     if summary.unconfirmed:
         assert (summary.sent, summary.retries) == (1, 0)
         assert sink.handler.recipients()[email] == 0
-        assert [u.email for u in ledger.unconfirmed(store)] == [email]
+        assert [u.email for u in unconfirmed.listed(store)] == [email]
         return
     assert (summary.sent, summary.retries, summary.unconfirmed) == (1, 1, 0)
     assert sink.handler.recipients()[email] == 1
@@ -306,7 +321,7 @@ def test_the_outbox_writes_real_mime_files_and_an_index(store: Engine, tmp_path:
     # asked for: no page per subscriber is written to the archive
     for file in files:
         assert not (tmp_path / "archive" / f"{file.stem}.html").exists()
-        held = ledger.sent_issue(store, file.stem)
+        held = sent.sent_issue(store, file.stem)
         assert held is not None and held.email in emails
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from digest.db import ledger
+from digest.db import unconfirmed
 from digest.db.models import DeliveryStatus
 from digest.errors import UndeliverableError
 from digest.mime import RenderedEmail
@@ -131,7 +131,7 @@ def test_a_server_that_keeps_the_message_then_never_answers_gets_it_once(
     assert sorted(summary.unconfirmed_to) == sorted(unlucky)
     assert "digest unconfirmed" in str(summary) and unlucky[0] in str(summary)
     assert (again.sent, again.earlier) == (0, 20)
-    listed = ledger.unconfirmed(store)
+    listed = unconfirmed.listed(store)
     assert sorted(u.email for u in listed) == sorted(unlucky)
     assert all(u.reply.startswith("unconfirmed:") for u in listed)
 
@@ -144,14 +144,14 @@ def test_the_operator_can_deliberately_resend_unconfirmed_messages(
     emails = people(store, 6)
     sink.handler.faults[emails[0]] = ["drop"]  # closed without a reply, nothing kept
     send(store, sink.url, tmp_path)
-    [lost] = ledger.unconfirmed(store)
+    [lost] = unconfirmed.listed(store)
     assert lost.email == emails[0] and sink.handler.recipients()[emails[0]] == 0
-    assert ledger.reopen_unconfirmed(store, [lost.delivery_id, 999_999]) == 1
-    assert ledger.reopen_unconfirmed(store, [lost.delivery_id]) == 0  # only once
+    assert unconfirmed.reopen(store, [lost.delivery_id, 999_999]) == 1
+    assert unconfirmed.reopen(store, [lost.delivery_id]) == 0  # only once
     resent = send(store, sink.url, tmp_path)
     assert (resent.sent, resent.earlier) == (1, 5)
     assert sink.handler.recipients() == dict.fromkeys(emails, 1)
-    assert ledger.unconfirmed(store) == []
+    assert unconfirmed.listed(store) == []
 
 
 def test_a_run_waiting_on_another_finishes_soon_after_it_not_a_lease_later(

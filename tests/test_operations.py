@@ -14,12 +14,11 @@ from sqlalchemy import Engine
 from digest.db.models import Cadence
 from digest.errors import ConfigError
 from digest.periods import Period
-from digest.runtime import Runtime
 from digest.sending import bucket_of, send_digests
 from digest.settings import load_settings
 from flows.daily import CATCH_UP_DAYS, catch_up_start
 from flows.deployments import deployments
-from tests.test_delivery import FAST, RENDERER, THEMES, people, rows
+from tests.test_delivery import people, rows, runtime_for
 from tests.test_delivery import store as store  # noqa: F401  (fixture)
 
 
@@ -55,21 +54,11 @@ def test_each_subscriber_goes_with_the_nearest_send_zone() -> None:
 
 
 def test_only_the_zone_bucket_is_sent_by_its_run(store: Engine, tmp_path: Path) -> None:  # noqa: F811
-    from digest.archive import Archive
 
     people(store, 1)  # UTC
     [chicago] = people(store, 1, prefix="chicago", timezone="America/Chicago")
     summary = send_digests(
-        Runtime(
-            engine=store,
-            themes=THEMES,
-            renderer=RENDERER,
-            archive=Archive(tmp_path / "archive", "https://digest.example.org"),
-            channel="outbox",
-            outbox=tmp_path / "outbox",
-            options=FAST,
-            zones=("UTC", "America/New_York"),
-        ),
+        runtime_for(store, "outbox", tmp_path, zones=("UTC", "America/New_York")),
         period=Period.day(date(2026, 4, 15)),
         cadence=Cadence.daily,
         bucket="America/New_York",
@@ -81,18 +70,9 @@ def test_only_the_zone_bucket_is_sent_by_its_run(store: Engine, tmp_path: Path) 
 
 
 def test_after_downtime_one_digest_covers_the_missed_days(store: Engine, tmp_path: Path) -> None:  # noqa: F811
-    from digest.archive import Archive
 
     people(store, 1)
-    runtime = Runtime(
-        engine=store,
-        themes=THEMES,
-        renderer=RENDERER,
-        archive=Archive(tmp_path / "archive", "https://digest.example.org"),
-        channel="outbox",
-        outbox=tmp_path / "outbox",
-        options=FAST,
-    )
+    runtime = runtime_for(store, "outbox", tmp_path)
     assert catch_up_start(store, date(2026, 4, 15)) == date(2026, 4, 15)  # nothing sent yet
     send_digests(runtime, period=Period.day(date(2026, 2, 16)), cadence=Cadence.daily)
     assert catch_up_start(store, date(2026, 2, 17)) == date(2026, 2, 17)  # ran yesterday

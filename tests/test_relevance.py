@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from digest import minilm
 from digest.assemble import DigestPaper, SectionSpec
-from digest.cli import app
 from digest.embeddings import load_cached_embedder, load_embedder
 from digest.errors import EmbeddingError, SubscriptionError
 from digest.minilm import OnnxMiniLM, model_files_ok
@@ -28,9 +27,11 @@ from digest.relevance import Reference, Strictness, estimate_matrix, features, f
 from digest.requests import request_from
 from digest.scoring import profile_vectors, score_matrix, vote_model
 from digest.settings import load_settings
+from flows.cli import build_app
 from tests.factories import build_digest
 from tests.test_assemble import NEWEST, PAPERS
 
+app = build_app()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROBOTS = Profile(
     name="Robot manipulation",

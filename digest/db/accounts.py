@@ -1,6 +1,7 @@
 """A subscriber's own account, as the web app changes it: double opt-in sign-up, confirmation,
-preferences, pause, feedback votes, unsubscribe, export and deletion. Each operation is one
-transaction keyed by the (already verified) address; nothing here knows about HTTP.
+preferences, pause, feedback votes and unsubscribe (export and deletion: ``privacy``). Each
+operation is one transaction keyed by the (already verified) address; nothing here knows
+about HTTP.
 
 A sign-up never changes a confirmed subscriber (anyone can type any address into a form): it
 only asks for a "manage your subscription" email, and at most one email per address goes out
@@ -10,20 +11,17 @@ per ``resend_after``, whatever the form is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, delete
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from digest.db.engine import session_scope
 from digest.db.models import (
     Cadence,
-    Delivery,
     Feedback,
     Paper,
     Subscriber,
@@ -46,9 +44,7 @@ __all__ = [
     "Vote",
     "account",
     "confirm",
-    "delete_account",
     "email_for_link",
-    "export_account",
     "leave",
     "link_for",
     "paper_title",
@@ -268,87 +264,6 @@ def record_feedback(engine: Engine, email: str, paper_key: str, vote: Vote) -> b
                 subscription.disliked, subscription.liked = kept, dropped
             session.add(subscription)
         return True
-
-
-def export_account(engine: Engine, email: str) -> dict[str, Any] | None:
-    """Everything stored about ``email``, as JSON-ready data (the privacy export)."""
-    with Session(engine) as session:
-        found = by_email(session, email)
-        if found is None:
-            return None
-        rows = subscriptions_of(session, found)
-        votes = session.exec(select(Feedback).where(Feedback.subscriber_id == found.id)).all()
-        sent = session.exec(
-            select(Delivery)
-            .where(Delivery.subscriber_id == found.id)
-            .order_by(col(Delivery.period_start))
-        ).all()
-    person = found.model_dump(mode="json", exclude={"id", "channel"})
-    person["channel"] = "apprise" if found.channel else "email"
-    return {
-        "subscriber": person,
-        "subscriptions": [r.model_dump(mode="json", exclude={"id", "subscriber_id"}) for r in rows],
-        "feedback": [v.model_dump(mode="json", exclude={"id", "subscriber_id"}) for v in votes],
-        "deliveries": [
-            d.model_dump(
-                mode="json",
-                include={
-                    "issue_id",
-                    "cadence",
-                    "period_start",
-                    "period_end",
-                    "status",
-                    "channel",
-                    "paper_keys",
-                    "sent_at",
-                },
-            )
-            for d in sent
-        ],
-    }
-
-
-def delete_account(
-    engine: Engine,
-    email: str,
-    erase_issues: Callable[[list[str]], object] = lambda _: None,
-) -> bool:
-    """Erase the subscriber and everything tied to them; False if there was nothing.
-
-    ``erase_issues`` gets the ids of their issues (from the ledger) before the ledger rows that
-    name them go, to delete what was written outside the store (the archive's "view in
-    browser" pages); if it raises, nothing is deleted from the store. On SQLite the deleted
-    rows are overwritten (``secure_delete``) and the write-ahead log, which still holds their
-    old pages, is then copied back and emptied."""
-    with session_scope(engine) as session:
-        found = by_email(session, email)
-        if found is None:
-            return False
-        issues = session.exec(
-            select(Delivery.issue_id).where(Delivery.subscriber_id == found.id)
-        ).all()
-        erase_issues(list(issues))
-        for table in (Delivery, Feedback, Subscription):
-            session.exec(delete(table).where(col(table.subscriber_id) == found.id))
-        session.delete(found)
-    _checkpoint(engine)
-    return True
-
-
-def _checkpoint(engine: Engine) -> None:
-    """SQLite: move the write-ahead log into the database file and truncate it, so deleted
-    rows leave the disk now rather than at some later checkpoint. Best effort: a reader that
-    holds an old snapshot keeps the log until the next checkpoint (logged)."""
-    if engine.dialect.name != "sqlite":
-        return
-    try:
-        with engine.connect() as connection:
-            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
-    except SQLAlchemyError as exc:
-        log.warning("checkpointing the database after a deletion failed: %s", exc)
-        return
-    if busy:
-        log.warning("the database was busy: deleted rows stay in its log until a checkpoint")
 
 
 def _pending(

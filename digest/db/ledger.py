@@ -16,12 +16,12 @@ that any run may take them over.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, update
+from sqlalchemy import Engine, and_, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -37,25 +37,16 @@ from digest.db.models import (
 
 __all__ = [
     "IssuePlan",
-    "SentIssue",
-    "sent_issue",
-    "UNCONFIRMED_PREFIX",
     "Claim",
-    "Unconfirmed",
     "Planned",
     "claim",
     "confirm",
     "fail",
-    "held_by_others",
-    "last_period_end",
     "mark_all_sent",
     "mark_sent",
     "note_attempt",
     "plan",
     "release",
-    "reopen_unconfirmed",
-    "unconfirmed",
-    "sent_papers",
     "unsend",
 ]
 
@@ -93,7 +84,10 @@ def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
     if not issues:
         return []
     now = utcnow()
-    rows = [{**asdict(issue), "paper_keys": list(issue.paper_keys)} for issue in issues]
+    rows = {
+        (i.subscriber_id, i.issue_id): {**asdict(i), "paper_keys": list(i.paper_keys)}
+        for i in issues
+    }
     values = [
         {
             **row,
@@ -103,50 +97,16 @@ def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
             "created_at": now,
             "updated_at": now,
         }
-        for row in rows
+        for row in rows.values()
     ]
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    papers = {(r["subscriber_id"], r["issue_id"]): r["paper_keys"] for r in rows}
     with session_scope(engine, "planning deliveries") as session:
         session.execute(
             insert(Delivery).on_conflict_do_nothing(index_elements=["subscriber_id", "issue_id"]),
             values,
         )
-        found = [
-            (row_id or 0, person, issue, DeliveryStatus(status))
-            for row_id, person, issue, status in session.exec(
-                select(
-                    Delivery.id, Delivery.subscriber_id, Delivery.issue_id, Delivery.status
-                ).where(
-                    col(Delivery.subscriber_id).in_({r["subscriber_id"] for r in rows}),
-                    col(Delivery.issue_id).in_({r["issue_id"] for r in rows}),
-                )
-            ).all()
-            if (person, issue) in papers
-        ]
-        held = {(r["subscriber_id"], r["issue_id"]): r["contents"] for r in rows}
-        revived = [
-            {"row_id": row_id, "keys": papers[(person, issue)], "held": held[(person, issue)]}
-            for row_id, person, issue, status in found
-            if status == DeliveryStatus.skipped and papers[(person, issue)]
-        ]
-        if revived:  # one statement for all of them (an executemany)
-            session.connection().execute(
-                update(Delivery)
-                .where(
-                    col(Delivery.id) == bindparam("row_id"),
-                    col(Delivery.status) == DeliveryStatus.skipped,
-                )
-                .values(
-                    status=DeliveryStatus.pending,
-                    skip_reason=None,
-                    paper_keys=bindparam("keys"),
-                    contents=bindparam("held"),
-                    updated_at=now,
-                ),
-                revived,
-            )
-    revive = {r["row_id"] for r in revived}
+        found = _rows_of(session, rows)
+        revive = _revive_skipped(session, found, rows, now)
     return [
         Planned(
             delivery_id=row_id,
@@ -158,41 +118,57 @@ def plan(engine: Engine, issues: Sequence[IssuePlan]) -> list[Planned]:
     ]
 
 
-@dataclass(frozen=True)
-class SentIssue:
-    """A sent issue as its web page needs it: whose, which period, and what it held."""
-
-    email: str
-    link_id: str
-    cadence: Cadence
-    period_start: date
-    period_end: date
-    contents: dict[str, Any]
+_Found = list[tuple[int, int, str, DeliveryStatus]]
+"""A batch's ledger rows as they stand: (row id, subscriber id, issue id, status)."""
 
 
-def sent_issue(engine: Engine, issue_id: str) -> SentIssue | None:
-    """The sent issue named ``issue_id`` with what it held; None for an unknown, unsent or
-    unrecorded one (and for every issue of a deleted subscriber)."""
-    query = (
-        select(Delivery, Subscriber.email, Subscriber.link_id)
-        .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.sent)
+def _rows_of(session: Session, rows: Mapping[tuple[int, str], Mapping[str, Any]]) -> _Found:
+    """The batch's rows as they stand after the insert (new or left as they were)."""
+    query = select(Delivery.id, Delivery.subscriber_id, Delivery.issue_id, Delivery.status).where(
+        col(Delivery.subscriber_id).in_({person for person, _ in rows}),
+        col(Delivery.issue_id).in_({issue for _, issue in rows}),
     )
-    with Session(engine) as session:
-        found = session.exec(query).first()
-    if found is None:
-        return None
-    row, email, link_id = found
-    if row.contents is None:  # sent before issues recorded what they held
-        return None
-    return SentIssue(
-        email=email,
-        link_id=link_id,
-        cadence=row.cadence,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        contents=row.contents,
-    )
+    return [
+        (row_id or 0, person, issue, DeliveryStatus(status))
+        for row_id, person, issue, status in session.exec(query).all()
+        if (person, issue) in rows
+    ]
+
+
+def _revive_skipped(
+    session: Session,
+    found: _Found,
+    rows: Mapping[tuple[int, str], Mapping[str, Any]],
+    now: datetime,
+) -> set[int]:
+    """Skipped rows whose issue now has papers become pending, with those papers and what the
+    issue holds, in one statement (an executemany); returns their ids."""
+    revived = [
+        {
+            "row_id": row_id,
+            "keys": rows[(person, issue)]["paper_keys"],
+            "held": rows[(person, issue)]["contents"],
+        }
+        for row_id, person, issue, status in found
+        if status == DeliveryStatus.skipped and rows[(person, issue)]["paper_keys"]
+    ]
+    if revived:
+        session.connection().execute(
+            update(Delivery)
+            .where(
+                col(Delivery.id) == bindparam("row_id"),
+                col(Delivery.status) == DeliveryStatus.skipped,
+            )
+            .values(
+                status=DeliveryStatus.pending,
+                skip_reason=None,
+                paper_keys=bindparam("keys"),
+                contents=bindparam("held"),
+                updated_at=now,
+            ),
+            revived,
+        )
+    return {r["row_id"] for r in revived}
 
 
 Claim = Literal["claimed", "busy", "done"]
@@ -400,134 +376,6 @@ def fail(
             .values(suppressed_at=now)
         )
         return bool(suppressed.rowcount)  # type: ignore[attr-defined]
-
-
-def sent_papers(
-    engine: Engine, subscriber_ids: Iterable[int], except_issues: Iterable[str] = ()
-) -> dict[int, set[str]]:
-    """Every paper already sent to each subscriber (what assembly subtracts), leaving out the
-    issues being (re)built now."""
-    ids, skip = list(subscriber_ids), set(except_issues)
-    found: dict[int, set[str]] = {i: set() for i in ids}
-    if not ids:
-        return found
-    query = select(Delivery.subscriber_id, Delivery.issue_id, Delivery.paper_keys).where(
-        col(Delivery.subscriber_id).in_(ids), col(Delivery.status) == DeliveryStatus.sent
-    )
-    with Session(engine) as session:
-        for subscriber_id, issue_id, keys in session.exec(query).all():
-            if issue_id not in skip:
-                found[subscriber_id].update(keys)
-    return found
-
-
-def held_by_others(
-    engine: Engine, cadence: Cadence, start: date, end: date
-) -> tuple[int, datetime | None]:
-    """Rows of this period still ``sending`` under someone's lease, and when the first lease
-    ends: a rerun after a crash waits for those, then takes them over."""
-    query = select(func.count(), func.min(Delivery.lease_until)).where(
-        col(Delivery.cadence) == cadence,
-        col(Delivery.period_start) == start,
-        col(Delivery.period_end) == end,
-        col(Delivery.status) == DeliveryStatus.sending,
-    )
-    with Session(engine) as session:
-        count, first = session.exec(query).one()
-    return int(count), first
-
-
-UNCONFIRMED_PREFIX = "unconfirmed:"
-"""Starts ``provider_reply`` of a message whose acceptance never came back: the server may or
-may not have it, so no run sends it again on its own (``reopen_unconfirmed`` does, on purpose)."""
-
-
-@dataclass(frozen=True)
-class Unconfirmed:
-    """A message that went out whole but whose server never answered."""
-
-    delivery_id: int
-    email: str
-    issue_id: str
-    cadence: Cadence
-    period_start: date
-    period_end: date
-    sent_at: datetime | None
-    reply: str
-
-    @property
-    def period_label(self) -> str:
-        span = f"{self.period_start}"
-        return span if self.period_end == self.period_start else f"{span}..{self.period_end}"
-
-
-_IS_UNCONFIRMED = and_(
-    col(Delivery.status) == DeliveryStatus.sent,
-    or_(
-        col(Delivery.provider_reply).startswith(UNCONFIRMED_PREFIX),
-        col(Delivery.provider_reply).is_(None),  # the run stopped before it could record one
-    ),
-)
-NO_REPLY_RECORDED = f"{UNCONFIRMED_PREFIX} no reply recorded (the run stopped before keeping it)"
-
-
-def unconfirmed(engine: Engine) -> list[Unconfirmed]:
-    """Every message sent with no answer from its server, oldest first, for the operator: the
-    server never answered the end of it, or the run was killed before keeping the answer (a
-    run still going lists its last few messages here until it records them)."""
-    with session_scope(engine, "listing unconfirmed deliveries") as session:
-        found = session.exec(
-            select(Delivery, Subscriber.email)
-            .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-            .where(_IS_UNCONFIRMED)
-            .order_by(col(Delivery.sent_at), col(Delivery.id))
-        ).all()
-        return [
-            Unconfirmed(
-                delivery_id=row.id or 0,
-                email=email,
-                issue_id=row.issue_id,
-                cadence=Cadence(row.cadence),
-                period_start=row.period_start,
-                period_end=row.period_end,
-                sent_at=row.sent_at,
-                reply=row.provider_reply or NO_REPLY_RECORDED,
-            )
-            for row, email in found
-        ]
-
-
-def reopen_unconfirmed(engine: Engine, delivery_ids: Iterable[int]) -> int:
-    """Make unconfirmed messages pending again, so the next send run of their period sends
-    them: the operator's deliberate choice, after checking they did not arrive. Rows that are
-    not (or no longer) unconfirmed are left alone. Returns how many were reopened."""
-    ids = list(delivery_ids)
-    if not ids:
-        return 0
-    with connection_scope(engine, "reopening unconfirmed deliveries") as connection:
-        return int(
-            connection.execute(
-                update(Delivery)
-                .where(col(Delivery.id).in_(ids), _IS_UNCONFIRMED)
-                .values(
-                    status=DeliveryStatus.pending,
-                    provider_reply=None,
-                    sent_at=None,
-                    claim=None,
-                    lease_until=None,
-                    last_error="reopened by the operator after an unconfirmed ending",
-                    updated_at=utcnow(),
-                )
-            ).rowcount
-        )
-
-
-def last_period_end(engine: Engine, cadence: Cadence) -> date | None:
-    """The end of the newest period a run of ``cadence`` planned: where a catch-up starts."""
-    query = select(func.max(Delivery.period_end)).where(col(Delivery.cadence) == cadence)
-    with Session(engine) as session:
-        found: date | None = session.exec(query).one()
-    return found
 
 
 def _held(delivery_id: int, token: str, status: DeliveryStatus):  # type: ignore[no-untyped-def]

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 
 from digest.compose import digest_paper
 from digest.contents import rebuild
-from digest.db import ledger
 from digest.db import papers as papers_db
+from digest.db import sent
 from digest.web.deps import StateDep
 
 router = APIRouter()
@@ -34,7 +34,7 @@ def issue_page(name: str, state: StateDep) -> Response:
     (the index) are served as the files they are."""
     if not ISSUE.fullmatch(name):
         return _static(state.archive.folder, f"{name}.html")
-    issue = ledger.sent_issue(state.engine, name)
+    issue = sent.sent_issue(state.engine, name)
     if issue is None:
         raise HTTPException(404, "no such issue")
     keys = {p[0] for s in issue.contents.get("sections", []) for p in s["papers"]}

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from digest.db import accounts
+from digest.db import accounts, privacy
 from digest.db.models import Cadence, SubscriberStatus
 from digest.errors import SubscriptionError
 from digest.relevance import DEFAULT_STRICTNESS, Strictness
@@ -85,7 +85,7 @@ def save_preferences(
 def export(state: StateDep, token: str) -> Response:
     """Everything stored about the subscriber, as a JSON download (the right of access)."""
     email = reader(state, token, Purpose.preferences)
-    data = accounts.export_account(state.engine, email)
+    data = privacy.export_account(state.engine, email)
     if data is None:
         raise HTTPException(404, _GONE)
     return Response(
@@ -114,7 +114,7 @@ def delete(
     if confirm != "yes":
         raise HTTPException(400, "Tick the box to confirm the deletion.")
     try:
-        accounts.delete_account(state.engine, email, state.archive.remove_issues)
+        privacy.delete_account(state.engine, email, state.archive.remove_issues)
     except OSError as exc:  # an archive page would not go: the account stays, to retry
         log.warning("deleting an account's archive pages failed: %s", exc)
         raise HTTPException(
