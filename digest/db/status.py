@@ -56,18 +56,7 @@ def read_status(engine: Engine, days: int = 21, runs: int = 8) -> Status:
         return Status(
             newest_day=newest,
             papers_per_day=_papers_per_day(session, newest, days),
-            last_ingests=[
-                IngestLine(
-                    source=i.source,
-                    listing=i.listing,
-                    status=i.status,
-                    new=i.new,
-                    updated=i.updated,
-                    at=i.at,
-                    error=i.error,
-                )
-                for i in ingests
-            ],
+            last_ingests=[IngestLine.model_validate(i, from_attributes=True) for i in ingests],
             subscribers={str(s): int(n) for s, n in people},
             suppressed=int(suppressed),
             deliveries=_deliveries(session, runs),
