@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -141,31 +141,7 @@ def features(
 ) -> Matrix:
     """The parts of every (profile, paper): (profiles × papers × parts), in ``SEMANTIC_PARTS``
     order with a model, ``LEXICAL_PARTS`` without."""
-    words = [p.words for p in profiles]  # each profile's own words, read once
-    lexical = np.stack([_keywords(index, profiles), *_coverage(index, words, reference)], axis=-1)
-    if vectors is None or index.embeddings is None:
-        return lexical
-    semantic = _semantic(index.embeddings, profiles, words, vectors.query, reference)
-    liked = _liked(index, vectors, reference)
-    return np.concatenate([semantic[..., None], lexical, liked[..., None]], axis=-1)
-
-
-def _semantic(
-    embeddings: Matrix,
-    profiles: Sequence[Profile],
-    words: Sequence[str],
-    queries: Matrix,
-    reference: Reference,
-) -> Matrix:
-    """Each profile's cosines with the papers as z against its background. Profiles with the
-    same words (and example papers) share one query vector: each is standardised once."""
-    first: dict[tuple[str, tuple[str, ...]], int] = {}
-    keys = zip(words, (p.examples for p in profiles), strict=True)
-    rows = np.array([first.setdefault(key, r) for r, key in enumerate(keys)])
-    distinct = np.unique(rows)
-    semantic = reference.standardise(queries[distinct], queries[distinct] @ embeddings.T)
-    semantic[~queries[distinct].any(axis=1)] = 0.0  # a profile with no words has no query
-    return semantic[np.searchsorted(distinct, rows)]
+    return np.stack([part.full() for part in _parts(index, profiles, vectors, reference)], -1)
 
 
 def estimate_matrix(
@@ -175,53 +151,103 @@ def estimate_matrix(
     reference: Reference | None = None,
     calibration: Calibration | None = None,
 ) -> Matrix:
-    """The probability each profile wants each paper, (profiles × papers), in [0, 1]."""
+    """The probability each profile wants each paper, (profiles × papers), in [0, 1]. The
+    parts are weighed where they are computed, once per distinct profile text, and summed
+    per profile (what ``features`` stacks, without the stack)."""
     reference = reference or Reference.bundled()
     calibration = calibration or Calibration.bundled()
-    parts = features(index, profiles, vectors, reference)
-    if parts.shape[-1] == len(SEMANTIC_PARTS):
+    parts = _parts(index, profiles, vectors, reference)
+    if len(parts) == len(SEMANTIC_PARTS):
         weights, bias = calibration.semantic, calibration.semantic_bias
     else:
         weights, bias = calibration.lexical, calibration.lexical_bias
-    logit = parts @ np.asarray(weights, dtype=np.float32) + np.float32(bias)
+    logit = np.full((len(profiles), len(index)), bias, dtype=np.float32)
+    for part, weight in zip(parts, weights, strict=True):
+        logit += (np.float32(weight) * part.values)[part.rows]
     return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float32)
 
 
-def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> Matrix:
+@dataclass(frozen=True)
+class _Part:
+    """One part for every profile, computed once per distinct profile (a row of ``values``)
+    and read through ``rows``: profile ``i``'s values are ``values[rows[i]]``."""
+
+    values: Matrix
+    rows: NDArray[np.intp]
+
+    def full(self) -> Matrix:
+        """(profiles × papers)."""
+        return np.asarray(self.values[self.rows], dtype=np.float32)
+
+
+def _parts(
+    index: PaperIndex,
+    profiles: Sequence[Profile],
+    vectors: ProfileVectors | None,
+    reference: Reference,
+) -> list[_Part]:
+    """The parts in ``SEMANTIC_PARTS`` order with a model, ``LEXICAL_PARTS`` without."""
+    words = [p.words for p in profiles]  # each profile's own words, read once
+    lexical = [_keywords(index, profiles), *_coverage(index, words, reference)]
+    if vectors is None or index.embeddings is None:
+        return lexical
+    semantic = _semantic(index.embeddings, profiles, words, vectors.query, reference)
+    return [semantic, *lexical, _liked(index, vectors, reference)]
+
+
+def _distinct(keys: Sequence[Hashable]) -> tuple[list[int], NDArray[np.intp]]:
+    """The position of each distinct key's first profile, and each profile's distinct row."""
+    first: dict[Hashable, int] = {}
+    rows = np.fromiter(
+        (first.setdefault(key, len(first)) for key in keys), dtype=np.intp, count=len(keys)
+    )
+    seen: dict[int, int] = {}
+    for position, row in enumerate(rows.tolist()):
+        seen.setdefault(row, position)
+    return list(seen.values()), rows
+
+
+def _semantic(
+    embeddings: Matrix,
+    profiles: Sequence[Profile],
+    words: Sequence[str],
+    queries: Matrix,
+    reference: Reference,
+) -> _Part:
+    """Each profile's cosines with the papers as z against its background. Profiles with the
+    same words (and example papers) share one query vector: each is standardised once."""
+    firsts, rows = _distinct(list(zip(words, (p.examples for p in profiles), strict=True)))
+    distinct = queries[firsts]
+    semantic = reference.standardise(distinct, distinct @ embeddings.T)
+    semantic[~distinct.any(axis=1)] = 0.0  # a profile with no words has no query
+    return _Part(semantic, rows)
+
+
+def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> _Part:
     """The share of each profile's keywords that each paper contains as whole words: a sparse
-    (profiles × keywords) matrix of shares times (keywords × papers) mentions, so 100,000
-    profiles cost one product, each distinct keyword one scan."""
+    (distinct keyword lists × keywords) matrix of shares times (keywords × papers) mentions,
+    so 100,000 profiles cost one product, each distinct keyword one scan."""
+    firsts, rows = _distinct([p.keywords for p in profiles])
     columns: dict[str, int] = {}
-    shares = _Shares(len(profiles))
-    seen: dict[tuple[str, ...], NDArray[np.int64]] = {}
-    for row, profile in enumerate(profiles):
-        cols = seen.get(profile.keywords)
-        if cols is None:
-            words = [k.lower() for k in profile.keywords if k.strip()]
-            cols = np.array([columns.setdefault(w, len(columns)) for w in words], dtype=np.int64)
-            seen[profile.keywords] = cols
-        shares.add(row, cols)
+    shares = _Shares(len(firsts))
+    for row, first in enumerate(firsts):
+        words = [k.lower() for k in profiles[first].keywords if k.strip()]
+        shares.add(row, [columns.setdefault(w, len(columns)) for w in words])
     mentions = np.zeros((len(columns), len(index)), dtype=np.float32)
     for word, col in columns.items():
         mentions[col] = index.mentions(word)
-    return shares.times(mentions)
+    return _Part(shares.times(mentions), rows)
 
 
-def _coverage(
-    index: PaperIndex, words: Sequence[str], reference: Reference
-) -> tuple[Matrix, Matrix]:
+def _coverage(index: PaperIndex, words: Sequence[str], reference: Reference) -> tuple[_Part, _Part]:
     """IDF-weighted share of each profile's terms in each paper's text, and in its title; as
-    in ``_keywords``, one sparse product over the profiles' distinct terms."""
+    in ``_keywords``, one sparse product over the distinct texts' terms."""
+    firsts, rows = _distinct(words)
     columns: dict[str, int] = {}
-    shares = _Shares(len(words))
-    seen: dict[str, NDArray[np.int64]] = {}
-    for row, text in enumerate(words):
-        cols = seen.get(text)
-        if cols is None:
-            terms = dict.fromkeys(PaperIndex.query_terms(text))
-            cols = np.array([columns.setdefault(t, len(columns)) for t in terms], dtype=np.int64)
-            seen[text] = cols
-        shares.add(row, cols)
+    shares = _Shares(len(firsts))
+    for row, first in enumerate(firsts):
+        terms = dict.fromkeys(PaperIndex.query_terms(words[first]))
+        shares.add(row, [columns.setdefault(t, len(columns)) for t in terms])
     idf = np.array([reference.idf(t) for t in columns], dtype=np.float32)
     in_text = np.zeros((len(columns), len(index)), dtype=np.float32)
     in_title = np.zeros_like(in_text)
@@ -234,29 +260,29 @@ def _coverage(
         found = [columns[t] for t in title_terms if t in columns]
         in_title[found, paper] = 1.0
     both = shares.times(np.hstack([in_text, in_title]), idf)
-    return both[:, : len(index)], both[:, len(index) :]
+    return _Part(both[:, : len(index)], rows), _Part(both[:, len(index) :], rows)
 
 
 class _Shares:
-    """A sparse (profiles × columns) matrix, built row by row from each profile's columns
-    (keywords or terms), each row weighted to sum to one."""
+    """A sparse (rows × columns) matrix, built row by row from each row's columns (keywords
+    or terms), each row weighted to sum to one."""
 
     def __init__(self, rows: int) -> None:
         self.lengths = np.zeros(rows, dtype=np.int64)
-        self.cols: list[NDArray[np.int64]] = []
+        self.cols: list[int] = []
 
-    def add(self, row: int, cols: NDArray[np.int64]) -> None:
+    def add(self, row: int, cols: list[int]) -> None:
         """Row ``row``'s columns; rows are added in order."""
-        self.cols.append(cols)
+        self.cols.extend(cols)
         self.lengths[row] = len(cols)
 
     def times(self, dense: Matrix, weights: Matrix | None = None) -> Matrix:
         """This matrix (column ``c`` weighing ``weights[c]``, or 1) times ``dense`` (columns ×
-        papers): (profiles × papers). A column listed twice in a row counts twice."""
+        papers): (rows × papers). A column listed twice in a row counts twice."""
         rows = len(self.lengths)
-        if not self.lengths.any():
+        if not self.cols:
             return np.zeros((rows, dense.shape[1]), dtype=np.float32)
-        cols = np.concatenate(self.cols)
+        cols = np.array(self.cols, dtype=np.int64)
         values = np.ones(len(cols), dtype=np.float32) if weights is None else weights[cols]
         row_of = np.repeat(np.arange(rows), self.lengths)
         totals = np.bincount(row_of, weights=values, minlength=rows)
@@ -270,28 +296,31 @@ def _title_terms(index: PaperIndex) -> list[set[str]]:
     return [set(PaperIndex.query_terms(p.title)) for p in index.papers]
 
 
-def _liked(index: PaperIndex, vectors: ProfileVectors, reference: Reference) -> Matrix:
+def _liked(index: PaperIndex, vectors: ProfileVectors, reference: Reference) -> _Part:
     """What the subscriber's votes say of each paper, as z against the background; 0 for a
-    profile with none. With few votes, Rocchio: likeness to liked papers minus likeness to
-    disliked ones (mean z-scored cosines). With enough votes of both kinds, their own model
-    (``scoring.vote_model``) takes over."""
+    profile with none (one shared zero row). With few votes, Rocchio: likeness to liked papers
+    minus likeness to disliked ones (mean z-scored cosines). With enough votes of both kinds,
+    their own model (``scoring.vote_model``) takes over."""
     assert index.embeddings is not None
-    out = np.zeros((vectors.query.shape[0], len(index)), dtype=np.float32)
     voted = {r for r, m in enumerate(vectors.liked) if len(m)}
     voted |= {r for r, m in enumerate(vectors.disliked) if len(m)}
-    for row in sorted(voted):
+    order = sorted(voted)
+    out = np.zeros((len(order) + 1, len(index)), dtype=np.float32)
+    rows = np.zeros(vectors.query.shape[0], dtype=np.intp)
+    for slot, row in enumerate(order, start=1):
+        rows[row] = slot
         liked, disliked = vectors.examples(row, True), vectors.examples(row, False)
         model = vote_model(liked, disliked)
         if model is not None:
             background = reference.vectors @ model[0] + model[1]
             raw = index.embeddings @ model[0] + model[1]
-            out[row] = (raw - background.mean()) / (background.std() + 1e-6)
+            out[slot] = (raw - background.mean()) / (background.std() + 1e-6)
             continue
         for examples, sign in ((liked, 1.0), (disliked, -1.0)):
             if examples is not None and len(examples):
                 z = reference.standardise(examples, examples @ index.embeddings.T)
-                out[row] += sign * z.mean(axis=0)
-    return out
+                out[slot] += sign * z.mean(axis=0)
+    return _Part(out, rows)
 
 
 def reference_terms(texts: Sequence[str]) -> tuple[list[str], list[int]]:

@@ -98,12 +98,11 @@ def score_matrix(
     ``vectors`` are the profiles' embeddings (see ``profile_vectors``); without them, or without
     paper embeddings, the score is lexical only (likes and dislikes then count by BM25).
     """
-    total = weights.lexical * _zscore(index.lexical([p.query for p in profiles]))
     semantic = vectors if index.embeddings is not None else None
-    if semantic is not None and index.embeddings is not None:
-        total += weights.semantic * _zscore(semantic.query @ index.embeddings.T)
-    total += weights.popularity * index.popularity[None, :]
+    total = _by_query(index, profiles, semantic, weights)
     for row, profile in enumerate(profiles):
+        if not _personal(profile):
+            continue
         learned = _learned(semantic, row, index)
         if learned is not None:  # enough votes: the subscriber's own model replaces Rocchio
             total[row] += weights.liked * learned
@@ -122,6 +121,41 @@ def score_matrix(
         if profile.require or profile.exclude:
             total[row, ~_passes_filters(index, profile)] = -np.inf
     return total
+
+
+def _by_query(
+    index: PaperIndex,
+    profiles: Sequence[Profile],
+    vectors: ProfileVectors | None,
+    weights: Weights,
+) -> Matrix:
+    """The lexical, semantic and popularity parts of every profile's scores, computed once per
+    distinct query (most subscribers share theirs, a theme's above all) and read per profile."""
+    first: dict[str, int] = {}
+    rows = np.fromiter(
+        (first.setdefault(p.query, len(first)) for p in profiles),
+        dtype=np.intp,
+        count=len(profiles),
+    )
+    firsts = np.unique(rows, return_index=True)[1]
+    base = weights.lexical * _zscore(index.lexical(list(first)))
+    if vectors is not None and index.embeddings is not None:
+        base += weights.semantic * _zscore(vectors.query[firsts] @ index.embeddings.T)
+    base += weights.popularity * index.popularity[None, :]
+    return np.asarray(base[rows], dtype=np.float32)
+
+
+def _personal(profile: Profile) -> bool:
+    """Whether the profile has anything scored per subscriber: votes, authors, filters."""
+    return bool(
+        profile.liked
+        or profile.disliked
+        or profile.liked_texts
+        or profile.disliked_texts
+        or profile.authors
+        or profile.require
+        or profile.exclude
+    )
 
 
 MIN_VOTES = 8

@@ -246,6 +246,33 @@ def test_liked_papers_alone_rank_their_look_alikes_first(with_model: bool) -> No
     assert ranked[:2] == ["liked", "alike"]
 
 
+@pytest.mark.parametrize("with_model", [False, True], ids=["lexical", "semantic"])
+def test_a_profile_scores_the_same_alone_as_among_many_sharing_its_words(
+    with_model: bool,
+) -> None:
+    """Scores are computed once per distinct query and read per profile; what is personal
+    (votes, followed authors, filters) is added per profile. No profile's scores may depend on
+    who else is in the batch."""
+    index, embedder = look_alikes(with_model)
+    plain = Profile(keywords=("decoding", "robot"))
+    personal = [
+        plain.model_copy(update={"liked": ("liked",)}),
+        plain.model_copy(update={"disliked": ("alike",)}),
+        plain.model_copy(update={"exclude": ("robot",)}),
+        Profile(liked=("liked",)),
+    ]
+    batch = [plain, *personal, plain, Profile(text="speech")] * 3
+
+    def scores(profiles: list[Profile]) -> np.ndarray:
+        vectors = profile_vectors(profiles, embedder, index) if embedder else None
+        return score_matrix(index, profiles, vectors)
+
+    together = scores(batch)
+    for row, profile in enumerate(batch[:7]):
+        np.testing.assert_allclose(together[row], scores([profile])[0], atol=1e-5)
+    assert not np.allclose(together[0], together[1])  # a like moves its own profile only
+
+
 def test_a_profile_without_words_has_no_query_vector() -> None:
     """A real model embeds "" as some vector, which would add noise: such a profile's query
     row is zero and the model is never asked for an empty text."""
