@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -37,7 +37,7 @@ from scipy import sparse
 
 from digest.paper_index import _STEMMER, PaperIndex
 from digest.profiles import Profile
-from digest.scoring import ProfileVectors, vote_model
+from digest.scoring import ProfileVectors, distinct_rows, vote_model
 from digest.vectors import Matrix
 
 __all__ = [
@@ -195,18 +195,6 @@ def _parts(
     return [semantic, *lexical, _liked(index, vectors, reference)]
 
 
-def _distinct(keys: Sequence[Hashable]) -> tuple[list[int], NDArray[np.intp]]:
-    """The position of each distinct key's first profile, and each profile's distinct row."""
-    first: dict[Hashable, int] = {}
-    rows = np.fromiter(
-        (first.setdefault(key, len(first)) for key in keys), dtype=np.intp, count=len(keys)
-    )
-    seen: dict[int, int] = {}
-    for position, row in enumerate(rows.tolist()):
-        seen.setdefault(row, position)
-    return list(seen.values()), rows
-
-
 def _semantic(
     embeddings: Matrix,
     profiles: Sequence[Profile],
@@ -216,7 +204,7 @@ def _semantic(
 ) -> _Part:
     """Each profile's cosines with the papers as z against its background. Profiles with the
     same words (and example papers) share one query vector: each is standardised once."""
-    firsts, rows = _distinct(list(zip(words, (p.examples for p in profiles), strict=True)))
+    firsts, rows = distinct_rows(list(zip(words, (p.examples for p in profiles), strict=True)))
     distinct = queries[firsts]
     semantic = reference.standardise(distinct, distinct @ embeddings.T)
     semantic[~distinct.any(axis=1)] = 0.0  # a profile with no words has no query
@@ -227,7 +215,7 @@ def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> _Part:
     """The share of each profile's keywords that each paper contains as whole words: a sparse
     (distinct keyword lists × keywords) matrix of shares times (keywords × papers) mentions,
     so 100,000 profiles cost one product, each distinct keyword one scan."""
-    firsts, rows = _distinct([p.keywords for p in profiles])
+    firsts, rows = distinct_rows([p.keywords for p in profiles])
     columns: dict[str, int] = {}
     shares = _Shares(len(firsts))
     for row, first in enumerate(firsts):
@@ -242,7 +230,7 @@ def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> _Part:
 def _coverage(index: PaperIndex, words: Sequence[str], reference: Reference) -> tuple[_Part, _Part]:
     """IDF-weighted share of each profile's terms in each paper's text, and in its title; as
     in ``_keywords``, one sparse product over the distinct texts' terms."""
-    firsts, rows = _distinct(words)
+    firsts, rows = distinct_rows(words)
     columns: dict[str, int] = {}
     shares = _Shares(len(firsts))
     for row, first in enumerate(firsts):

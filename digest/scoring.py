@@ -19,7 +19,7 @@ scored at once as matrix products (profiles × terms @ terms × papers), not a l
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ from digest.reasons import explain
 from digest.vectors import Embedder, Matrix
 
 __all__ = [
+    "distinct_rows",
     "MIN_VOTES",
     "ProfileVectors",
     "ScoredPaper",
@@ -131,18 +132,23 @@ def _by_query(
 ) -> Matrix:
     """The lexical, semantic and popularity parts of every profile's scores, computed once per
     distinct query (most subscribers share theirs, a theme's above all) and read per profile."""
-    first: dict[str, int] = {}
-    rows = np.fromiter(
-        (first.setdefault(p.query, len(first)) for p in profiles),
-        dtype=np.intp,
-        count=len(profiles),
-    )
-    firsts = np.unique(rows, return_index=True)[1]
-    base = weights.lexical * _zscore(index.lexical(list(first)))
+    queries = [p.query for p in profiles]
+    firsts, rows = distinct_rows(queries)
+    base = weights.lexical * _zscore(index.lexical([queries[i] for i in firsts]))
     if vectors is not None and index.embeddings is not None:
         base += weights.semantic * _zscore(vectors.query[firsts] @ index.embeddings.T)
     base += weights.popularity * index.popularity[None, :]
     return np.asarray(base[rows], dtype=np.float32)
+
+
+def distinct_rows(keys: Sequence[Hashable]) -> tuple[list[int], NDArray[np.intp]]:
+    """For work done once per distinct key (most subscribers share a theme's words): the
+    position of each distinct key's first occurrence, and each key's row among the distinct."""
+    first: dict[Hashable, int] = {}
+    rows = np.fromiter(
+        (first.setdefault(key, len(first)) for key in keys), dtype=np.intp, count=len(keys)
+    )
+    return np.unique(rows, return_index=True)[1].tolist(), rows
 
 
 def _personal(profile: Profile) -> bool:

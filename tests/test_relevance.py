@@ -246,6 +246,8 @@ def test_strictness_is_named_in_the_digest_footer() -> None:
     digest = digest.model_copy(update={"link_id": "L" * 22})
     email = RENDERER.render(digest)
     assert "relevance floor (broad)" in email.text and "relevance floor (broad)" in email.html
+    footer = email.text.split("\n--\n")[-1].splitlines()  # one link a line, after the why
+    assert footer[0].endswith("are sent.") and footer[1].startswith("View in browser: ")
 
 
 def test_a_thin_day_gives_a_short_digest() -> None:
