@@ -10,7 +10,9 @@ logistic model (``Calibration``, fitted by ``bench/calibrate.py`` on labelled da
 parts into a probability:
 
     semantic   cosine of profile and paper, as z against the background papers
-    keywords   share of the profile's keywords the paper contains (whole words)
+    keywords   share of the profile's keywords the paper contains (whole words), out of at
+               least ``KEYWORD_LIST`` keywords: one match of a two-keyword list weighs as one
+               match of a typical list, not as half the subscriber's interest
     coverage   share of the profile's words (IDF-weighted by the background) in the paper
     title      the same share, in the title alone
     liked      likeness to liked papers minus disliked (z against the background), if any
@@ -129,6 +131,12 @@ class Calibration(BaseModel):
         return cls.model_validate(json.loads(text))
 
 
+KEYWORD_LIST = 7
+"""The keyword share's least denominator: the median length of the labelled profiles' keyword
+lists (``bench/data`` 5–7, set A 7–8). Fitted on those lists, the share weighs about 8 logits,
+so with a plain share one match of a two-keyword list ("video", "benchmark") put any paper
+that says "benchmark" over the floor; now it counts as one match of seven."""
+
 SEMANTIC_PARTS = ("semantic", "keywords", "coverage", "title", "liked")
 LEXICAL_PARTS = ("keywords", "coverage", "title")
 
@@ -212,12 +220,13 @@ def _semantic(
 
 
 def _keywords(index: PaperIndex, profiles: Sequence[Profile]) -> _Part:
-    """The share of each profile's keywords that each paper contains as whole words: a sparse
-    (distinct keyword lists × keywords) matrix of shares times (keywords × papers) mentions,
-    so 100,000 profiles cost one product, each distinct keyword one scan."""
+    """The share of each profile's keywords (at least ``KEYWORD_LIST``) that each paper
+    contains as whole words: a sparse (distinct keyword lists × keywords) matrix of shares
+    times (keywords × papers) mentions, so 100,000 profiles cost one product, each distinct
+    keyword one scan."""
     firsts, rows = distinct_rows([p.keywords for p in profiles])
     columns: dict[str, int] = {}
-    shares = _Shares(len(firsts))
+    shares = _Shares(len(firsts), least=KEYWORD_LIST)
     for row, first in enumerate(firsts):
         words = [k.lower() for k in profiles[first].keywords if k.strip()]
         shares.add(row, [columns.setdefault(w, len(columns)) for w in words])
@@ -253,11 +262,12 @@ def _coverage(index: PaperIndex, words: Sequence[str], reference: Reference) -> 
 
 class _Shares:
     """A sparse (rows × columns) matrix, built row by row from each row's columns (keywords
-    or terms), each row weighted to sum to one."""
+    or terms), each row's weights divided by their sum, or by ``least`` if that is more."""
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, least: float = 0.0) -> None:
         self.lengths = np.zeros(rows, dtype=np.int64)
         self.cols: list[int] = []
+        self.least = least
 
     def add(self, row: int, cols: list[int]) -> None:
         """Row ``row``'s columns; rows are added in order."""
@@ -273,7 +283,7 @@ class _Shares:
         cols = np.array(self.cols, dtype=np.int64)
         values = np.ones(len(cols), dtype=np.float32) if weights is None else weights[cols]
         row_of = np.repeat(np.arange(rows), self.lengths)
-        totals = np.bincount(row_of, weights=values, minlength=rows)
+        totals = np.maximum(np.bincount(row_of, weights=values, minlength=rows), self.least)
         values = (values / totals[row_of]).astype(np.float32)
         indptr = np.concatenate([[0], np.cumsum(self.lengths)])
         matrix = sparse.csr_matrix((values, cols, indptr), shape=(rows, dense.shape[0]))
