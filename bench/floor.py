@@ -16,7 +16,8 @@ relevant = 1 or 2, strongly relevant = 2) and set A's HF pool of ``../shared/rel
 - **nDCG@10 by query style** with graded gains, over all the set's papers.
 - **Learning curve**: the subscriber votes on their own digest's papers from the first half of
   the listing days ("more" for a relevant one, "less" otherwise) until they have cast k votes;
-  nDCG@10 is then measured on the other half.
+  nDCG@10 is then measured on the other half. For full profiles (all three fields) and for
+  2–4-word names, where votes have the most to add.
 """
 
 from __future__ import annotations
@@ -183,8 +184,9 @@ def style_table(s: LabelledSet, embedder) -> dict[str, dict[str, float]]:
     return {st: {m: float(np.mean(v)) for m, v in row.items()} for st, row in table.items()}
 
 
-def learning_curve(s: LabelledSet, embedder) -> dict[int, float]:
-    """Mean nDCG@10 on the second half of the days after k votes on the first half's digests."""
+def learning_curve(s: LabelledSet, embedder, style: str = "all three") -> dict[int, float]:
+    """Mean nDCG@10 on the second half of the days after k votes on the first half's digests,
+    for profiles stated in ``style``."""
     days = np.unique(s.days)
     first = np.isin(s.days, days[: len(days) // 2 + len(days) % 2])
     curve: dict[int, list[float]] = defaultdict(list)
@@ -192,7 +194,7 @@ def learning_curve(s: LabelledSet, embedder) -> dict[int, float]:
     index = s.index if semantic else s.lexical
     for pid, (name, description, keywords) in s.profiles.items():
         grades = s.grades[pid]
-        base = styles(name, description, keywords)["all three"]
+        base = styles(name, description, keywords)[style]
         vectors = profile_vectors([base], embedder, index) if semantic else None
         seen = np.flatnonzero(first)
         ranking = score_matrix(index, [base], vectors)[0]
@@ -227,10 +229,14 @@ def report(sets: list[LabelledSet], embedder) -> None:
         cells = [f"{t[style][m]:.3f}" for t in styled for m in methods]
         print(f"{style:20}" + "".join(f"{c:34}" for c in cells))
     print("\n== Learning from votes: nDCG@10 on the later days after k votes on earlier digests")
-    curves = [learning_curve(s, embedder) for s in sets]
-    print(f"{'votes':20}" + "".join(f"{s.name:34}" for s in sets))
+    curves = {
+        (s.name, style): learning_curve(s, embedder, style)
+        for s in sets
+        for style in ("all three", "name only")
+    }
+    print(f"{'votes':20}" + "".join(f"{name + ', ' + style:34}" for name, style in curves))
     for k in VOTES:
-        print(f"{k:<20}" + "".join(f"{c[k]:<34.3f}" for c in curves))
+        print(f"{k:<20}" + "".join(f"{c[k]:<34.3f}" for c in curves.values()))
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from digest.relevance import (
     floor_of,
 )
 from digest.requests import request_from
-from digest.scoring import profile_vectors, score_matrix, vote_model
+from digest.scoring import MIN_VOTES, profile_vectors, score_matrix, vote_model
 from digest.settings import load_settings
 from flows.cli import build_app
 from tests.factories import build_digest
@@ -229,12 +229,13 @@ def test_reasons_name_only_evidence_the_scorer_used(model: OnnxMiniLM) -> None:
 
 
 def test_enough_votes_train_the_subscribers_own_model(model: OnnxMiniLM) -> None:
+    half = MIN_VOTES // 2
     texts = {
-        "liked": [f"Robot arm grasping with a learned policy, variant {i}" for i in range(5)],
-        "disliked": [f"Large language model math reasoning benchmark {i}" for i in range(5)],
+        "liked": [f"Robot arm grasping with a learned policy, variant {i}" for i in range(half)],
+        "disliked": [f"Large language model math reasoning benchmark {i}" for i in range(half)],
     }
     liked, disliked = (model.encode(texts[k]) for k in ("liked", "disliked"))
-    assert vote_model(liked[:3], disliked[:3]) is None  # six votes: Rocchio still
+    assert vote_model(liked[:-1], disliked) is None  # one vote short: Rocchio still
     learned = vote_model(liked, disliked)
     assert learned is not None
     weights, bias = learned
