@@ -14,10 +14,13 @@ __all__ = ["use_prefect_defaults"]
 
 def use_prefect_defaults() -> None:
     """Quiet, project-local defaults for Prefect: no telemetry, its state under
-    ``DIGEST_DATA_DIR/prefect``, a startup timeout that suits 2-core machines. Anything already
-    set in the environment wins. Call it before Prefect is imported: it reads them then."""
+    ``DIGEST_DATA_DIR/prefect``, a startup timeout that suits 2-core machines, and the library's
+    own log lines (``digest.*``: "semantic scoring is off…", a source's skipped day) in each
+    flow run's log, not only on the console. Anything already set in the environment wins.
+    Call it before Prefect is imported: it reads them then."""
     defaults = {
         "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "digest",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_HOME": str(Path(os.environ.get("DIGEST_DATA_DIR", "data")).resolve() / "prefect"),

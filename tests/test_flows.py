@@ -198,3 +198,31 @@ def test_the_send_flow_on_a_local_dask_cluster_matches_the_thread_runner(
     # 12 daily subscribers; those whose sections hold nothing above their floor are skipped
     assert results["dask"][0] >= 5 and len(results["dask"][3]) == results["dask"][0]
     assert results["dask"][0] + results["dask"][1] == 12  # the daily ones
+
+
+def test_a_damaged_model_reaches_the_flow_runs_log_and_the_run_sends_lexically(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator watches runs in Prefect, not the worker's console: the library's warning
+    that semantic scoring is off (naming the damaged file) must be in the run's own log, and
+    the run still sends, on words alone."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    from digest import minilm
+    from flows.send import send_digests
+
+    monkeypatch.setattr(minilm, "TOKENIZER", ("digest", "data/themes.yaml"))  # a wrong file
+    settings = load_settings()
+    ingest_pages(read_pages("seeds", SEEDS, None), settings.db_url)
+    import_subscribers(get_engine(settings.db_url), BUNDLED_SEEDS_DIR / "subscribers.yaml", THEMES)
+    state = send_digests(cadence="daily", anchor_at_newest=True, return_state=True)
+    summary = state.result()
+    assert summary.sent >= 1 and summary.failed == 0
+    APILogWorker.drain_all(timeout=5)
+    with get_client(sync_client=True) as client:
+        run = LogFilterFlowRunId(any_=[state.state_details.flow_run_id])
+        lines = [log.message for log in client.read_logs(LogFilter(flow_run_id=run))]
+    off = [line for line in lines if "semantic scoring is off" in line]
+    assert off and "digest/data/themes.yaml" in off[0] and "lexical" in off[0], lines
