@@ -12,13 +12,18 @@ import typer
 
 from digest.apprise_channel import AppriseDeliverer
 from digest.cli import reporting_errors
-from digest.db import get_engine, list_papers
+from digest.db import get_engine
 from digest.db.models import Cadence
-from digest.paper_index import PaperIndex, PaperText
 from digest.relevance import DEFAULT_STRICTNESS, Strictness
-from digest.requests import SubscriptionRequest, request_from
-from digest.settings import Settings, load_settings
-from digest.subscriptions import import_subscribers, list_subscribers, revoke_links
+from digest.requests import request_from
+from digest.settings import load_settings
+from digest.subscriptions import (
+    import_subscribers,
+    list_subscribers,
+    revoke_links,
+    unmatched_note,
+    unmatched_words,
+)
 from digest.subscriptions import subscribe as subscribe_request
 from digest.subscriptions import unsubscribe as unsubscribe_address
 from digest.themes import load_themes
@@ -82,10 +87,10 @@ def subscribe(
         if request.channel:
             AppriseDeliverer(request.channel.removeprefix("apprise:"))  # refuses unusable URLs
         subscriber = subscribe_request(get_engine(settings.db_url), request, load_themes())
-        unmatched = _unmatched_words(settings, request)
+        unmatched = unmatched_words(get_engine(settings.db_url), request)
     typer.echo(f"Subscribed {subscriber.email}.")
     if unmatched:
-        typer.echo(f"note: no stored paper mentions {', '.join(unmatched)} yet", err=True)
+        typer.echo(f"note: {unmatched_note(unmatched)}", err=True)
 
 
 @app.command()
@@ -146,15 +151,3 @@ def import_subscribers_command(
     with reporting_errors():
         count = import_subscribers(get_engine(load_settings().db_url), path, load_themes())
     typer.echo(f"Imported {count} subscriber(s) from {path}.")
-
-
-def _unmatched_words(settings: Settings, request: SubscriptionRequest) -> list[str]:
-    """Keywords no stored paper mentions: worth a note, not an error (tomorrow's might)."""
-    words = [*request.keywords, *request.require]
-    if not words:
-        return []
-    papers = list_papers(get_engine(settings.db_url))
-    if not papers:
-        return []
-    index = PaperIndex([PaperText.of(p, p.key) for p in papers])
-    return [w for w in words if not index.mentions(w).any()]

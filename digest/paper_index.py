@@ -24,7 +24,7 @@ from digest.vectors import Matrix
 # bm25s sets its own logger to DEBUG on import, so every index build would be logged.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-__all__ = ["HasText", "PaperIndex", "PaperText"]
+__all__ = ["HasText", "PaperIndex", "PaperText", "occurs"]
 
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -158,7 +158,7 @@ class PaperIndex:
         """Which papers contain ``keyword`` as a whole word (case-insensitive); once per word."""
         found = self._mentions.get(keyword.lower())
         if found is None:
-            found = np.array([_occurs(keyword, text) for text in self.lowered], dtype=bool)
+            found = np.array([occurs(keyword, text) for text in self.lowered], dtype=bool)
             self._mentions[keyword.lower()] = found
         return found
 
@@ -198,6 +198,6 @@ def _query_terms(query: str) -> tuple[str, ...]:
     return tuple(terms[0])
 
 
-def _occurs(keyword: str, lowered_text: str) -> bool:
+def occurs(keyword: str, lowered_text: str) -> bool:
     """Whole-word, case-insensitive occurrence (``RL`` does not match ``world``)."""
     return re.search(rf"(?<!\w){re.escape(keyword.lower())}(?!\w)", lowered_text) is not None

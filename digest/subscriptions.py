@@ -14,13 +14,15 @@ from typing import Any
 
 import yaml
 
-from digest.db import Engine
+from digest.db import Engine, count_rows
 from digest.db import subscribers as rows
 from digest.db.models import Subscriber, SubscriberStatus, Subscription
+from digest.db.papers import texts_containing
 from digest.db.subscribers import SubscriberView
 from digest.errors import SubscriptionError
+from digest.paper_index import PaperIndex, occurs
 from digest.profiles import Profile
-from digest.requests import SubscriptionRequest, check_request, request_from
+from digest.requests import Interests, SubscriptionRequest, check_request, request_from
 from digest.themes import Theme
 
 __all__ = [
@@ -30,8 +32,13 @@ __all__ = [
     "profile_of",
     "revoke_links",
     "subscribe",
+    "unmatched_note",
+    "unmatched_words",
     "unsubscribe",
 ]
+
+MENTION_SCAN = 2000
+"""Papers read at most to check one word; a word in more is common enough to count as found."""
 
 
 def subscribe(
@@ -46,6 +53,30 @@ def subscribe(
     added = rows.add_all(engine, [request], status)
     assert added is not None
     return added
+
+
+def unmatched_words(engine: Engine, wanted: Interests) -> list[str]:
+    """What the subscriber asked for that no stored paper has: each keyword or required word
+    no paper mentions as a whole word, and the interest when none of its words is in any
+    paper. A note at subscribe time, not an error: tomorrow's papers may have them. Nothing
+    when the store is empty. Reads only the papers that contain each word."""
+    if count_rows(engine)["papers"] == 0:
+        return []
+    missing = []
+    for word in dict.fromkeys([*wanted.keywords, *wanted.require]):
+        texts = texts_containing(engine, word, limit=MENTION_SCAN)
+        if texts is not None and not any(occurs(word, text) for text in texts):
+            missing.append(word)
+    stems = PaperIndex.query_terms(wanted.interest)
+    if stems and all(texts_containing(engine, stem, limit=0) == [] for stem in stems):
+        missing.append(wanted.interest.strip())
+    return missing
+
+
+def unmatched_note(missing: list[str]) -> str:
+    """One sentence on what ``unmatched_words`` found, for the CLI and the web alike."""
+    quoted = ", ".join(f'"{word}"' for word in missing)
+    return f"no stored paper mentions {quoted} yet; digests will hold such papers once listed"
 
 
 def unsubscribe(engine: Engine, email: str, theme_id: str | None = None) -> None:

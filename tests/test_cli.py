@@ -365,9 +365,10 @@ def test_subscription_mistakes_are_one_line(args: list[str], message: str) -> No
 
 
 def test_a_keyword_no_stored_paper_mentions_gets_a_note(stored: None) -> None:
-    result = runner.invoke(app, ["subscribe", "ada@example.org", "--keyword", "zyxwvut"])
-    assert result.exit_code == 0
-    assert "note: no stored paper mentions zyxwvut yet" in result.stderr
+    args = ["subscribe", "ada@example.org", "--keyword", "zyxwvut", "--keyword", "GRPO"]
+    result = runner.invoke(app, [*args, "--interest", "qwzrtp xylofon"])
+    assert result.exit_code == 0 and "Subscribed ada@example.org" in result.stdout
+    assert 'note: no stored paper mentions "zyxwvut", "qwzrtp xylofon" yet' in result.stderr
 
 
 def test_import_subscribers_from_a_file(tmp_path: Path) -> None:

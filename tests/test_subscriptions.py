@@ -11,15 +11,18 @@ from sqlmodel import Session, func, select
 
 from digest.db.models import Cadence, Subscriber, SubscriberStatus, Subscription
 from digest.errors import SubscriptionError
+from digest.ingest import ingest_pages, read_pages
 from digest.requests import request_from
 from digest.subscriptions import (
     import_subscribers,
     list_subscribers,
     profile_of,
     subscribe,
+    unmatched_words,
     unsubscribe,
 )
 from digest.themes import load_themes
+from tests.conftest import SEEDS
 
 THEMES = load_themes()
 
@@ -183,3 +186,21 @@ def test_a_database_failure_while_subscribing_is_a_store_error(engine: Engine) -
         session.connection().exec_driver_sql("DROP TABLE subscription")
     with pytest.raises(StoreError, match=r"database .*: writing failed: .*subscription"):
         subscribe(engine, ask(themes=["speech-audio"]), THEMES)
+
+
+def test_words_no_stored_paper_has_are_named_and_the_rest_are_not(
+    engine: Engine, database_url: str
+) -> None:
+    """A note at subscribe time, in SQL on either store: a keyword counts as found only as a
+    whole word ("orld" is inside "world", not a word of its own); an interest only when none
+    of its words is in any paper. An empty store has nothing to compare with."""
+    wanted = ask(
+        interest="zyxwvut qwzrtp",
+        keywords=["GRPO", "orld", "zyxwvut", "reward model"],
+        require=["RL"],
+    )
+    assert unmatched_words(engine, wanted) == []
+    ingest_pages(read_pages("seeds", SEEDS, None), database_url)
+    assert unmatched_words(engine, wanted) == ["orld", "zyxwvut", "zyxwvut qwzrtp"]
+    found = ask(interest="Robot manipulation", keywords=["100%_"])  # LIKE's wildcards, literally
+    assert unmatched_words(engine, found) == ["100%_"]

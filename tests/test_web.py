@@ -352,6 +352,26 @@ def test_strictness_is_shown_and_set_on_the_preferences_page(
     assert {s.strictness for s in accounts_subscriptions(store, member)} == {"strict"}
 
 
+def test_words_no_stored_paper_has_are_noted_at_sign_up_and_on_the_preferences_page(
+    client: TestClient, store: Engine, settings: Settings, member: str
+) -> None:
+    """The web warns as the CLI does: a keyword or an interest the store has never seen is
+    named after sign-up and on the preferences page (a note; the request still goes in)."""
+    page = sign_up(client, "ann@example.org", interest="qwzrtp xylofon", keywords="GRPO, zyxwvut")
+    note = BeautifulSoup(page, "lxml").select_one("#message")
+    assert note is not None and "Check your inbox" in page
+    assert 'no stored paper mentions "zyxwvut", "qwzrtp xylofon" yet' in note.text
+    assert "GRPO" not in note.text
+    plain = sign_up(client, "bob@example.org", keywords="GRPO")
+    assert "no stored paper mentions" not in plain
+    path = "/preferences/" + tokens(settings, store).make(member, Purpose.preferences)
+    assert BeautifulSoup(client.get(path).text, "lxml").select_one("#unmatched") is None
+    data = {"csrf": csrf(client, path), "themes": ["agents"], "cadence": "daily"}
+    saved = client.post(path, data={**data, "keywords": "zyxwvut, agents"})
+    notice = BeautifulSoup(saved.text, "lxml").select_one("#unmatched")
+    assert notice is not None and '"zyxwvut"' in notice.text and '"agents"' not in notice.text
+
+
 def test_preferences_show_and_change_themes_cadence_and_pause(
     client: TestClient, store: Engine, settings: Settings, member: str
 ) -> None:

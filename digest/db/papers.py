@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, String, cast, func, or_
 from sqlmodel import Session, col, select
 
 from digest.db.models import Paper, Sighting, aware, utcnow
@@ -28,6 +28,7 @@ __all__ = [
     "first_listed_between",
     "listing_days",
     "newest_listing_day",
+    "texts_containing",
     "titles_of",
     "list_papers",
     "upsert_papers",
@@ -329,3 +330,19 @@ def count_rows(engine: Engine) -> dict[str, int]:
         papers = session.exec(select(func.count()).select_from(Paper)).one()
         sightings = session.exec(select(func.count()).select_from(Sighting)).one()
     return {"papers": papers, "sightings": sightings}
+
+
+def texts_containing(engine: Engine, fragment: str, *, limit: int) -> list[str] | None:
+    """The lowered text (title, abstract, keywords) of the stored papers whose text contains
+    ``fragment`` anywhere, case-insensitive: candidates for a whole-word check, read without
+    loading the store. None when more than ``limit`` match (too common to check cheaply)."""
+    escaped = fragment.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    fields = (Paper.title, Paper.abstract, cast(Paper.ai_keywords, String))
+    matches = or_(*(func.lower(f).like(pattern, escape="\\") for f in fields))
+    query = select(*fields).where(matches).limit(limit + 1)
+    with Session(engine) as session:
+        rows = session.exec(query).all()
+    if len(rows) > limit:
+        return None
+    return [" ".join(str(part) for part in row).lower() for row in rows]

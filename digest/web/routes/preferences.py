@@ -16,6 +16,7 @@ from digest.db.models import Cadence, SubscriberStatus
 from digest.errors import SubscriptionError
 from digest.relevance import DEFAULT_STRICTNESS, Strictness
 from digest.requests import Preferences
+from digest.subscriptions import unmatched_note, unmatched_words
 from digest.tokens import Purpose
 from digest.web.deps import StateDep, check_csrf, page, reader
 from digest.web.forms import Short, Text, Token, plain, split
@@ -139,7 +140,9 @@ def _preferences_page(
     saved: bool = False,
     error: str | None = None,
 ) -> HTMLResponse:
-    """The preferences form for ``found``, saved or with what is wrong with the last try."""
+    """The preferences form for ``found``, saved or with what is wrong with the last try, and
+    a note on any of their words no stored paper has."""
+    missing = unmatched_words(state.engine, found.preferences)
     return page(
         request,
         "preferences.html.j2",
@@ -151,4 +154,5 @@ def _preferences_page(
         cadences=[c.value for c in Cadence],
         error=error,
         unsubscribed=found.status == SubscriberStatus.unsubscribed,
+        unmatched=unmatched_note(missing) if missing else None,
     )

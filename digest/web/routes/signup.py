@@ -17,6 +17,7 @@ from digest.db.accounts import ConfirmOutcome
 from digest.db.models import Cadence
 from digest.errors import SubscriptionError, TokenError
 from digest.requests import request_from
+from digest.subscriptions import unmatched_note, unmatched_words
 from digest.web.deps import StateDep, check_csrf, page, preferences_link
 from digest.web.forms import Short, Text, Token, plain, split
 from digest.web.state import WebState
@@ -80,14 +81,15 @@ def sign_up(
             accounts.sign_up_failed(state.engine, outcome.email, outcome.at)
             error = "We could not send the email just now; try again soon."
             return _form_page(request, state, 503, values=values, error=error)
+    message = (
+        f"If {outcome.email} can get Papers Digest, a message is on its way there. Open it "
+        "and confirm to start receiving digests."
+    )
+    missing = unmatched_words(state.engine, wanted)
+    if missing:
+        message += f" Note: {unmatched_note(missing)}."
     return page(
-        request,
-        "message.html.j2",
-        200,
-        title="Check your inbox",
-        message=f"If {outcome.email} can get Papers Digest, a message is on its way "
-        "there. Open it and confirm to start receiving digests.",
-        link=None,
+        request, "message.html.j2", 200, title="Check your inbox", message=message, link=None
     )
 
 
