@@ -21,6 +21,9 @@ def use_prefect_defaults() -> None:
     defaults = {
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "digest",
+        # outside a flow run (the web app, the CLI's own commands) those lines go to the
+        # console only, without a warning that there is no run to send them to
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_HOME": str(Path(os.environ.get("DIGEST_DATA_DIR", "data")).resolve() / "prefect"),
