@@ -210,6 +210,13 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         assert f"`DIGEST_{name.upper()}`" in README, f"DIGEST_{name.upper()} is not in the README"
 
 
+def test_every_prefect_default_is_in_the_readme() -> None:
+    from flows import PREFECT_DEFAULTS
+
+    for name, value in {**PREFECT_DEFAULTS, "PREFECT_HOME": "DATA_DIR/prefect"}.items():
+        assert f"`{name}={value}`" in README, f"{name}={value} is not in the README"
+
+
 def test_the_readme_gives_exactly_the_two_setup_commands() -> None:
     commands = re.findall(r"```bash\n(python3 -m venv[^\n]*)\n```", README)
     assert len(commands) == 2
