@@ -149,5 +149,10 @@ def import_subscribers_command(
     Example: digest import-subscribers subscribers.yaml
     """
     with reporting_errors():
-        count = import_subscribers(get_engine(load_settings().db_url), path, load_themes())
-    typer.echo(f"Imported {count} subscriber(s) from {path}.")
+        engine = get_engine(load_settings().db_url)
+        imported = import_subscribers(engine, path, load_themes())
+        notes = [(r.email, unmatched_words(engine, r)) for r in imported]
+    typer.echo(f"Imported {len(imported)} subscriber(s) from {path}.")
+    for email, missing in notes:
+        if missing:
+            typer.echo(f"note: {email}: {unmatched_note(missing)}", err=True)

@@ -95,14 +95,16 @@ def list_subscribers(engine: Engine) -> list[SubscriberView]:
     return rows.list_all(engine)
 
 
-def import_subscribers(engine: Engine, path: Path, themes: dict[str, Theme]) -> int:
+def import_subscribers(
+    engine: Engine, path: Path, themes: dict[str, Theme]
+) -> list[SubscriptionRequest]:
     """Load many subscribers from a YAML list or a CSV file, in one transaction: a bad row
-    (named by file and row) leaves the store unchanged. Returns how many rows were imported."""
+    (named by file and row) leaves the store unchanged. Returns the requests imported."""
     requests = [request_from(fields, where) for where, fields in _rows(path)]
     for request in requests:
         check_request(request, themes, where=f"{request.email}: ")
     rows.add_all(engine, requests, SubscriberStatus.confirmed)
-    return len(requests)
+    return requests
 
 
 def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:

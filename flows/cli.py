@@ -80,7 +80,7 @@ def run(
         day = parse_date(date) if date else None
         engine = get_engine(settings.db_url)
         if not list_subscribers(engine):
-            added = import_subscribers(engine, EXAMPLE_SUBSCRIBERS, load_themes())
+            added = len(import_subscribers(engine, EXAMPLE_SUBSCRIBERS, load_themes()))
             typer.echo(
                 f"The store had no subscribers: added {added} examples ({EXAMPLE_SUBSCRIBERS})."
             )

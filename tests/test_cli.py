@@ -385,6 +385,19 @@ def test_import_subscribers_from_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "Imported 2 subscriber(s)" in result.stdout
 
 
+def test_an_import_notes_each_subscriber_whose_words_no_stored_paper_has(
+    stored: None, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "people.csv"
+    sheet.write_text("email,keywords\na@example.org,GRPO;zyxwvut\nb@example.org,GRPO\n")
+    result = runner.invoke(app, ["import-subscribers", str(sheet)])
+    assert result.exit_code == 0 and "Imported 2 subscriber(s)" in result.stdout
+    assert result.stderr.splitlines() == [
+        'note: a@example.org: no stored paper mentions "zyxwvut" yet; digests will hold such '
+        "papers once listed"
+    ]
+
+
 @pytest.mark.usefixtures("lexical")
 def test_preview_writes_html_text_and_eml_and_sends_nothing(stored: None, tmp_path: Path) -> None:
     import email

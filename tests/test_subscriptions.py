@@ -125,12 +125,12 @@ def test_bulk_import_from_yaml_and_csv(engine: Engine, tmp_path: Path) -> None:
     people.write_text(
         "subscribers:\n  - email: a@example.org\n    themes: [agents]\n  - email: b@example.org\n    interest: speech synthesis\n    cadence: weekly\n"
     )
-    assert import_subscribers(engine, people, THEMES) == 2
+    assert len(import_subscribers(engine, people, THEMES)) == 2
     sheet = tmp_path / "people.csv"
     sheet.write_text(
         'email,name,themes,keywords,exclude\nc@example.org,Cee,agents;speech-audio,,\nd@example.org,,,"GRPO;reward model",survey\n'
     )
-    assert import_subscribers(engine, sheet, THEMES) == 2
+    assert len(import_subscribers(engine, sheet, THEMES)) == 2
     views = {v.email: v for v in list_subscribers(engine)}
     assert [s["theme_id"] for s in views["c@example.org"].subscriptions] == [
         "agents",
