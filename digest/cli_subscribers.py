@@ -22,7 +22,6 @@ from digest.subscriptions import (
     list_subscribers,
     revoke_links,
     unmatched_note,
-    unmatched_words,
 )
 from digest.subscriptions import subscribe as subscribe_request
 from digest.subscriptions import unsubscribe as unsubscribe_address
@@ -87,10 +86,10 @@ def subscribe(
         if request.channel:
             AppriseDeliverer(request.channel.removeprefix("apprise:"))  # refuses unusable URLs
         subscriber = subscribe_request(get_engine(settings.db_url), request, load_themes())
-        unmatched = unmatched_words(get_engine(settings.db_url), request)
+        note = unmatched_note(get_engine(settings.db_url), request)
     typer.echo(f"Subscribed {subscriber.email}.")
-    if unmatched:
-        typer.echo(f"note: {unmatched_note(unmatched)}", err=True)
+    if note:
+        typer.echo(f"note: {note}", err=True)
 
 
 @app.command()
@@ -151,8 +150,8 @@ def import_subscribers_command(
     with reporting_errors():
         engine = get_engine(load_settings().db_url)
         imported = import_subscribers(engine, path, load_themes())
-        notes = [(r.email, unmatched_words(engine, r)) for r in imported]
+        notes = [(r.email, unmatched_note(engine, r)) for r in imported]
     typer.echo(f"Imported {len(imported)} subscriber(s) from {path}.")
-    for email, missing in notes:
-        if missing:
-            typer.echo(f"note: {email}: {unmatched_note(missing)}", err=True)
+    for email, note in notes:
+        if note:
+            typer.echo(f"note: {email}: {note}", err=True)

@@ -73,8 +73,12 @@ def unmatched_words(engine: Engine, wanted: Interests) -> list[str]:
     return missing
 
 
-def unmatched_note(missing: list[str]) -> str:
-    """One sentence on what ``unmatched_words`` found, for the CLI and the web alike."""
+def unmatched_note(engine: Engine, wanted: Interests) -> str | None:
+    """One sentence on what ``unmatched_words`` finds, for the CLI, the import and the web
+    alike; None when every word is in some paper."""
+    missing = unmatched_words(engine, wanted)
+    if not missing:
+        return None
     quoted = ", ".join(f'"{word}"' for word in missing)
     return f"no stored paper mentions {quoted} yet; digests will hold such papers once listed"
 

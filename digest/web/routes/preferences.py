@@ -16,7 +16,7 @@ from digest.db.models import Cadence, SubscriberStatus
 from digest.errors import SubscriptionError
 from digest.relevance import DEFAULT_STRICTNESS, Strictness
 from digest.requests import Preferences
-from digest.subscriptions import unmatched_note, unmatched_words
+from digest.subscriptions import unmatched_note
 from digest.tokens import Purpose
 from digest.web.deps import StateDep, check_csrf, page, reader
 from digest.web.forms import Short, Text, Token, plain, split
@@ -142,7 +142,6 @@ def _preferences_page(
 ) -> HTMLResponse:
     """The preferences form for ``found``, saved or with what is wrong with the last try, and
     a note on any of their words no stored paper has."""
-    missing = unmatched_words(state.engine, found.preferences)
     return page(
         request,
         "preferences.html.j2",
@@ -154,5 +153,5 @@ def _preferences_page(
         cadences=[c.value for c in Cadence],
         error=error,
         unsubscribed=found.status == SubscriberStatus.unsubscribed,
-        unmatched=unmatched_note(missing) if missing else None,
+        unmatched=unmatched_note(state.engine, found.preferences),
     )

@@ -17,7 +17,7 @@ from digest.db.accounts import ConfirmOutcome
 from digest.db.models import Cadence
 from digest.errors import SubscriptionError, TokenError
 from digest.requests import request_from
-from digest.subscriptions import unmatched_note, unmatched_words
+from digest.subscriptions import unmatched_note
 from digest.web.deps import StateDep, check_csrf, page, preferences_link
 from digest.web.forms import Short, Text, Token, plain, split
 from digest.web.state import WebState
@@ -85,9 +85,9 @@ def sign_up(
         f"If {outcome.email} can get Papers Digest, a message is on its way there. Open it "
         "and confirm to start receiving digests."
     )
-    missing = unmatched_words(state.engine, wanted)
-    if missing:
-        message += f" Note: {unmatched_note(missing)}."
+    note = unmatched_note(state.engine, wanted)
+    if note:
+        message += f" Note: {note}."
     return page(
         request, "message.html.j2", 200, title="Check your inbox", message=message, link=None
     )
